@@ -1,0 +1,134 @@
+"""The per-target trend leak detector: raw tracker samples in, leak metrics out.
+
+`TrendDetector.observe(samples)` takes one tick's samples and returns, for
+every target with an `rss_bytes` or `uss_bytes` sample, the detector metrics
+of DESIGN §3 with the same labels and timestamp:
+
+- `leak_bytes`: memory above the floor the target had before its current
+  sustained upward trend (0 when there is none),
+- `leak_growth_bytes_per_hour`: the trend's current rate (0 when none),
+- `leak_confidence`: 0..1, >= 0.5 exactly when a leak is declared,
+- `time_to_limit_seconds`: when a leak grows and `limit_bytes` is known.
+
+The analysis is the pure `engine.trend.update`; this class only keeps the
+dict of per-target states around it, so live runs and dry-run replays give
+the same numbers for the same samples. Not thread-safe: the engine calls it
+from its one tick thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from engine.model import Labels, Sample
+from engine.trend import DEFAULT_PARAMS, TrendResult, TrendState, update
+from engine.trend_params import TrendParams
+
+__all__ = ["DETECTOR_METRICS", "TrendDetector", "TrendParams", "TrendResult"]
+
+# USS excludes pages shared with other processes, so it is the better leak
+# signal; RSS is the fallback when USS is not readable.
+SOURCE_METRICS = ("uss_bytes", "rss_bytes")
+DETECTOR_METRICS = (
+    "leak_bytes",
+    "leak_growth_bytes_per_hour",
+    "leak_confidence",
+    "time_to_limit_seconds",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _TargetTick:
+    """One target's inputs in one tick."""
+
+    source: Sample
+    limit: float | None
+    up: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Tracked:
+    metric: str  # which of SOURCE_METRICS feeds this state
+    state: TrendState
+    result: TrendResult
+
+
+class TrendDetector:
+    """A dict of per-target `TrendState`s folded forward one tick at a time."""
+
+    def __init__(self, params: TrendParams | None = None) -> None:
+        self._params = params or DEFAULT_PARAMS
+        self._targets: dict[str, _Tracked] = {}
+
+    @property
+    def params(self) -> TrendParams:
+        return self._params
+
+    def results(self) -> Mapping[str, TrendResult]:
+        """The latest result per target (for /leaks and diagnostics)."""
+        return {target: tracked.result for target, tracked in self._targets.items()}
+
+    def observe(self, samples: Iterable[Sample]) -> list[Sample]:
+        """Fold one tick's raw samples in; return the detector samples for that tick."""
+        out: list[Sample] = []
+        for target, tick in _group(samples).items():
+            tracked = self._advance(target, tick)
+            self._targets[target] = tracked
+            out.extend(_detector_samples(tick.source, tracked.result))
+        return out
+
+    def _advance(self, target: str, tick: _TargetTick) -> _Tracked:
+        previous = self._targets.get(target)
+        metric = tick.source.metric
+        state = TrendState()
+        if previous is not None:
+            # USS and RSS differ by the shared pages; switching between them
+            # would read as a step, so a new source starts a new history.
+            state = previous.state if previous.metric == metric else TrendState()
+        if not tick.up:
+            # A target that is down keeps its history: a gap is not a reset.
+            state, result = update(state, tick.source.ts, float("nan"), tick.limit, self._params)
+        else:
+            state, result = update(
+                state, tick.source.ts, tick.source.value, tick.limit, self._params
+            )
+        return _Tracked(metric=metric, state=state, result=result)
+
+
+def _group(samples: Iterable[Sample]) -> dict[str, _TargetTick]:
+    """Pick each target's source sample (USS over RSS), limit and up flag."""
+    by_target: dict[str, dict[str, Sample]] = {}
+    for sample in samples:
+        target = sample.labels.get("target")
+        if not target or sample.metric not in (*SOURCE_METRICS, "limit_bytes", "up"):
+            continue
+        by_target.setdefault(target, {})[sample.metric] = sample
+    ticks: dict[str, _TargetTick] = {}
+    for target, metrics in by_target.items():
+        source = next((metrics[m] for m in SOURCE_METRICS if m in metrics), None)
+        if source is None:
+            continue
+        limit = metrics.get("limit_bytes")
+        up = metrics.get("up")
+        ticks[target] = _TargetTick(
+            source=source,
+            limit=limit.value if limit is not None else None,
+            up=up is None or up.value != 0,
+        )
+    return ticks
+
+
+def _detector_samples(source: Sample, result: TrendResult) -> list[Sample]:
+    labels: Labels = source.labels
+    values: dict[str, float | None] = {
+        "leak_bytes": result.leak_bytes,
+        "leak_growth_bytes_per_hour": result.growth_bytes_per_hour,
+        "leak_confidence": result.confidence,
+        "time_to_limit_seconds": result.time_to_limit_seconds,
+    }
+    return [
+        Sample(metric=metric, labels=labels, value=value, ts=source.ts)
+        for metric, value in values.items()
+        if value is not None
+    ]

@@ -1,0 +1,328 @@
+"""Sampling of one target (DESIGN §4) into the tracker metrics of DESIGN §3.
+
+One function per target kind, registered in `_SAMPLERS`. Process-like kinds
+(`self`, `pid`, `pidfile`, `process`) first resolve to root pids, then optionally
+to their whole tree, then sum the processes' memory. Anything that keeps a target
+from being read raises `TargetUnavailableError` with the reason; the tracker turns it
+into `up` 0.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.sources.base import TargetUnavailableError, read_optional, read_text
+from engine.sources.cgroup import (
+    cgroup_limit,
+    memory_cgroup_of,
+    read_cgroup_memory,
+    resolve_cgroup,
+)
+from engine.sources.procfs import (
+    HostMemory,
+    ProcessInfo,
+    list_processes,
+    pid_file,
+    process_name,
+    read_cmdline,
+    read_host_memory,
+    read_process_memory,
+)
+from engine.sources.psi import Pressure, read_pressure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.model import TargetSpec
+
+    Metrics = dict[str, float]
+
+
+class TickView:
+    """What one tick reads about the machine, each piece at most once.
+
+    Five hundred targets share one scan of the process table, one read of
+    /proc/meminfo and one read per cgroup, so a tick costs about one read per
+    process sampled.
+    """
+
+    def __init__(
+        self,
+        *,
+        proc_root: Path,
+        cgroup_root: Path,
+        self_pid: int,
+        patterns: PatternCache,
+    ) -> None:
+        self.proc_root = proc_root
+        self.cgroup_root = cgroup_root
+        self.self_pid = self_pid
+        self.patterns = patterns
+        self._cmdlines: dict[int, list[str]] = {}
+        self._domains: dict[str, tuple[int | None, Pressure | None]] = {}
+
+    @cached_property
+    def processes(self) -> list[ProcessInfo]:
+        return list_processes(self.proc_root)
+
+    @cached_property
+    def _children(self) -> dict[int, list[int]]:
+        children: dict[int, list[int]] = {}
+        for info in self.processes:
+            children.setdefault(info.ppid, []).append(info.pid)
+        return children
+
+    @cached_property
+    def _host_reading(self) -> HostMemory | TargetUnavailableError:
+        try:
+            return read_host_memory(self.proc_root)
+        except TargetUnavailableError as exc:
+            return exc
+
+    def host(self) -> HostMemory:
+        reading = self._host_reading
+        if isinstance(reading, TargetUnavailableError):
+            raise TargetUnavailableError(reading.reason)
+        return reading
+
+    @cached_property
+    def host_pressure(self) -> Pressure | None:
+        return read_pressure(self.proc_root / "pressure" / "memory")
+
+    @property
+    def physical_bytes(self) -> int | None:
+        """None where meminfo is unreadable: limits then come from cgroups alone."""
+        reading = self._host_reading
+        return None if isinstance(reading, TargetUnavailableError) else reading.total_bytes
+
+    def cmdline(self, pid: int) -> list[str]:
+        if pid not in self._cmdlines:
+            try:
+                self._cmdlines[pid] = read_cmdline(self.proc_root, pid)
+            except TargetUnavailableError:
+                self._cmdlines[pid] = []
+        return self._cmdlines[pid]
+
+    def with_descendants(self, roots: list[int]) -> list[int]:
+        """The roots and every process below them, each once."""
+        seen: dict[int, None] = {}
+        stack = list(reversed(roots))
+        while stack:
+            pid = stack.pop()
+            if pid not in seen:
+                seen[pid] = None
+                stack.extend(self._children.get(pid, ()))
+        return list(seen)
+
+    def domain(self, pid: int) -> tuple[int | None, Pressure | None]:
+        """The memory limit that applies to `pid` and the PSI of that domain.
+
+        The limit is the process's cgroup limit where it has one, else physical RAM;
+        PSI is its v2 cgroup's, else the host's.
+        """
+        # Processes of one group share the text of /proc/PID/cgroup: key on it, and
+        # look the group up once per tick.
+        membership = read_optional(pid_file(self.proc_root, pid, "cgroup")) or ""
+        if membership not in self._domains:
+            where = memory_cgroup_of(membership, self.cgroup_root)
+            limit = pressure = None
+            if where is not None:
+                try:
+                    limit = cgroup_limit(where, self.cgroup_root)
+                except TargetUnavailableError:
+                    limit = None
+                if where.version == 2:
+                    pressure = read_pressure(where.path / "memory.pressure")
+            self._domains[membership] = (
+                _cap(limit, self.physical_bytes),
+                pressure or self.host_pressure,
+            )
+        return self._domains[membership]
+
+
+class PatternCache:
+    """Compiled name and cmdline regexes, kept across ticks; a bad one is a target error."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, re.Pattern[str]] = {}
+
+    def get(self, pattern: str, what: str) -> re.Pattern[str]:
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise TargetUnavailableError(f"invalid {what} regex {pattern!r}: {exc}") from None
+            self._compiled[pattern] = compiled
+        return compiled
+
+
+def sample_target(spec: TargetSpec, view: TickView) -> Metrics:
+    """DESIGN §3 tracker metrics of one target, without `up` (the caller adds it)."""
+    sampler = _SAMPLERS.get(spec.kind)
+    if sampler is None:
+        raise TargetUnavailableError(f"unknown target kind {spec.kind!r}")
+    return sampler(spec, view)
+
+
+# -- process-like targets ------------------------------------------------------
+
+
+def _self_pids(spec: TargetSpec, view: TickView) -> list[int]:
+    return [view.self_pid]
+
+
+def _pid_pids(spec: TargetSpec, view: TickView) -> list[int]:
+    if spec.pid is None or spec.pid <= 0:
+        raise TargetUnavailableError(f"target {spec.name!r}: pid {spec.pid!r} is not a process id")
+    return [spec.pid]
+
+
+def _pidfile_pids(spec: TargetSpec, view: TickView) -> list[int]:
+    if not spec.pidfile:
+        raise TargetUnavailableError(f"target {spec.name!r}: no pidfile given")
+    try:
+        text = read_text(Path(spec.pidfile)).strip()
+    except TargetUnavailableError as exc:
+        raise TargetUnavailableError(f"pidfile: {exc.reason}") from None
+    if not text.isdigit() or int(text) <= 0:
+        raise TargetUnavailableError(
+            f"pidfile {spec.pidfile} holds {text[:40]!r}, not a process id"
+        )
+    return [int(text)]
+
+
+def _matching_pids(spec: TargetSpec, view: TickView) -> list[int]:
+    """Every process whose name and cmdline match the patterns given (both when both are)."""
+    name_re = cmd_re = None
+    if spec.name_pattern is not None:
+        name_re = view.patterns.get(spec.name_pattern, "process name")
+    if spec.cmdline_pattern is not None:
+        cmd_re = view.patterns.get(spec.cmdline_pattern, "process cmdline")
+    if name_re is None and cmd_re is None:
+        raise TargetUnavailableError(
+            f"target {spec.name!r}: process needs a name or cmdline pattern"
+        )
+    matches = []
+    for info in view.processes:
+        if name_re is not None:
+            # Reading cmdline only where comm was truncated keeps name matching cheap.
+            cmdline = view.cmdline(info.pid) if len(info.comm) >= 15 else []
+            if not name_re.fullmatch(process_name(info, cmdline)):
+                continue
+        if cmd_re is not None and not cmd_re.search(" ".join(view.cmdline(info.pid))):
+            continue
+        matches.append(info.pid)
+    if not matches:
+        wanted = " and ".join(
+            f"{what} {pattern!r}"
+            for what, pattern in (("name", spec.name_pattern), ("cmdline", spec.cmdline_pattern))
+            if pattern is not None
+        )
+        raise TargetUnavailableError(f"no process matches {wanted}")
+    return matches
+
+
+_PID_RESOLVERS: dict[str, Callable[[TargetSpec, TickView], list[int]]] = {
+    "self": _self_pids,
+    "pid": _pid_pids,
+    "pidfile": _pidfile_pids,
+    "process": _matching_pids,
+}
+
+
+def _process_target(spec: TargetSpec, view: TickView) -> Metrics:
+    """Sum over the target's processes; processes that exit mid-tick are left out.
+
+    RSS sums count shared pages once per process, so a tree's `rss_bytes` overstates
+    what it holds; `uss_bytes` (private pages) sums exactly and is given only when
+    every process's smaps_rollup was readable, since a partial sum would mislead.
+    """
+    roots = _PID_RESOLVERS[spec.kind](spec, view)
+    pids = view.with_descendants(roots) if spec.children else roots
+    memories = []
+    reason = ""
+    for pid in pids:
+        try:
+            memories.append(read_process_memory(view.proc_root, pid, with_uss=True))
+        except TargetUnavailableError as exc:
+            # A named process that is gone makes the target down; a match or a child
+            # that exits between the scan and the read is just no longer part of it.
+            if spec.kind != "process" and pid == roots[0]:
+                source = f" (pid from pidfile {spec.pidfile})" if spec.kind == "pidfile" else ""
+                raise TargetUnavailableError(exc.reason + source) from None
+            reason = exc.reason
+    if not memories:
+        raise TargetUnavailableError(
+            f"none of the {len(pids)} matching processes was readable: {reason}"
+        )
+    rss = sum(m.rss_bytes for m in memories)
+    metrics: Metrics = {
+        "rss_bytes": rss,
+        "vms_bytes": sum(m.vms_bytes for m in memories),
+        "swap_bytes": sum(m.swap_bytes for m in memories),
+    }
+    uss_values = [m.uss_bytes for m in memories if m.uss_bytes is not None]
+    if len(uss_values) == len(memories):
+        metrics["uss_bytes"] = sum(uss_values)
+    limit, pressure = view.domain(memories[0].pid)
+    return _with_limit(metrics, rss, limit, pressure)
+
+
+# -- host and cgroup -----------------------------------------------------------
+
+
+def _system_target(spec: TargetSpec, view: TickView) -> Metrics:
+    """The host: used = total - available, so page cache the kernel can drop is not "used"."""
+    host = view.host()
+    used = max(0, host.total_bytes - host.available_bytes)
+    metrics: Metrics = {
+        "rss_bytes": used,
+        "vms_bytes": host.committed_bytes,
+        "swap_bytes": host.swap_used_bytes,
+    }
+    return _with_limit(metrics, used, host.total_bytes, view.host_pressure)
+
+
+def _cgroup_target(spec: TargetSpec, view: TickView) -> Metrics:
+    if not spec.cgroup:
+        raise TargetUnavailableError(f"target {spec.name!r}: no cgroup path given")
+    memory = read_cgroup_memory(resolve_cgroup(view.cgroup_root, spec.cgroup), view.cgroup_root)
+    metrics: Metrics = {"rss_bytes": memory.usage_bytes}
+    if memory.swap_bytes is not None:
+        metrics["swap_bytes"] = memory.swap_bytes
+    limit = _cap(memory.limit_bytes, view.physical_bytes)
+    return _with_limit(metrics, memory.usage_bytes, limit, memory.pressure)
+
+
+_SAMPLERS: dict[str, Callable[[TargetSpec, TickView], Metrics]] = {
+    "self": _process_target,
+    "pid": _process_target,
+    "pidfile": _process_target,
+    "process": _process_target,
+    "system": _system_target,
+    "cgroup": _cgroup_target,
+}
+
+
+def _cap(limit: int | None, physical: int | None) -> int | None:
+    """A limit above physical RAM cannot be reached: the effective limit is the lower one."""
+    if limit is None or physical is None:
+        return limit if limit is not None else physical
+    return min(limit, physical)
+
+
+def _with_limit(
+    metrics: Metrics, used: float, limit: int | None, pressure: Pressure | None
+) -> Metrics:
+    if limit:
+        metrics["limit_bytes"] = limit
+        metrics["pressure"] = used / limit
+    if pressure is not None:
+        metrics["psi_some_avg10"] = pressure.some_avg10
+        if pressure.full_avg10 is not None:
+            metrics["psi_full_avg10"] = pressure.full_avg10
+    return metrics

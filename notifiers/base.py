@@ -1,0 +1,148 @@
+"""The notifier contract: what a delivery returns, what can go wrong, and what is injected.
+
+A notifier sends one grouped `Notification` (one tick's alerts for one named
+destination) and reports per URL what happened, so the delivery worker can
+retry what failed and `memalert notify-test` can print every URL's outcome.
+Nothing here touches the network; the outside world comes in via `Transport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from urllib.parse import quote
+
+from engine.errors import MemalertError
+from engine.secrets import mask
+
+if TYPE_CHECKING:
+    from engine.model import Position
+    from engine.routing import Notification
+
+# Values shorter than this are not masked on their own: replacing every "a" or
+# "80" in a message would destroy it while hiding nothing worth hiding.
+_MIN_SECRET_LENGTH = 3
+
+
+class NotifierError(MemalertError, ValueError):
+    """A notifier that cannot be built: unknown scheme, bad URL, missing `${VAR}`.
+
+    A configuration error, not a delivery failure: retrying cannot fix it, so it
+    is raised at build time (start-up, reload, `notify-test`) rather than
+    returned. `problems` holds one line per problem when several are reported.
+    """
+
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+    @classmethod
+    def about(
+        cls, notifier: str, message: str, *, position: Position | None = None
+    ) -> NotifierError:
+        where = f"{position.file}:{position.line}:{position.col}: " if position else ""
+        return cls([f"{where}notifier {notifier!r}: {message}"])
+
+    @classmethod
+    def combine(cls, errors: Sequence[NotifierError]) -> NotifierError:
+        return cls([problem for error in errors for problem in error.problems])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UrlResult:
+    """The outcome for one URL of a notifier; `url` is always masked."""
+
+    url: str
+    ok: bool
+    detail: str = ""
+    retryable: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryResult:
+    """The outcome of one `send`: ok only if every URL accepted the message.
+
+    A partial success (some URLs ok, some not) is not ok; the per-URL results
+    say which. `retryable` is true when a later attempt may succeed (server
+    error, timeout, connection refused).
+    """
+
+    notifier: str
+    ok: bool
+    urls: tuple[UrlResult, ...]
+    retryable: bool
+    error: str = ""
+
+    @classmethod
+    def from_urls(cls, notifier: str, urls: tuple[UrlResult, ...]) -> DeliveryResult:
+        failed = [u for u in urls if not u.ok]
+        return cls(
+            notifier=notifier,
+            ok=not failed,
+            urls=urls,
+            retryable=any(u.retryable for u in failed),
+            error="; ".join(f"{u.url}: {u.detail}" for u in failed),
+        )
+
+    @property
+    def partial(self) -> bool:
+        return not self.ok and any(u.ok for u in self.urls)
+
+
+class Notifier(Protocol):
+    """Sends one grouped notification; never raises for a delivery failure."""
+
+    @property
+    def name(self) -> str: ...
+
+    def send(self, notification: Notification) -> DeliveryResult: ...
+
+
+# (url, asset) -> an apprise plugin instance or None when no service matches.
+PluginFactory = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Transport:
+    """The outside world notifiers touch, injected so tests can point it elsewhere.
+
+    `stream` is where `console://` writes (None: `sys.stdout` at send time, so a
+    replaced stdout is honoured). `instantiate` turns one expanded apprise URL
+    into a plugin; None means `notifiers.apprise_notifier.instantiate_plugin`.
+    Timeouts apply to apprise URLs that do not set their own `cto`/`rto`.
+    """
+
+    stream: TextIO | None = None
+    instantiate: PluginFactory | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    service_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """Masks the values `${VAR}` expanded to, then whatever `engine.secrets.mask` finds.
+
+    Every value taken from the environment counts as a secret: the rule file
+    author chose to keep it out of the file, and a result text can quote a URL
+    (or a server's reply) that embeds it, raw or percent-encoded.
+    """
+
+    secrets: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> Redactor:
+        found: set[str] = set()
+        for value in values:
+            if len(value) >= _MIN_SECRET_LENGTH:
+                found.update({value, quote(value, safe=""), quote(value)})
+        # Longest first, so a secret containing a shorter one is masked whole.
+        return cls(tuple(sorted(found, key=len, reverse=True)))
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "****")
+        return mask(text)

@@ -1,0 +1,57 @@
+"""`console://`: the default notifier; human-readable lines on a stream (stdout unless told)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from engine.dryrun import rfc3339
+from notifiers.base import DeliveryResult, Redactor, UrlResult
+from notifiers.render import render_text
+
+if TYPE_CHECKING:
+    from engine.routing import Notification
+
+STREAMS = ("stdout", "stderr")
+
+
+class ConsoleNotifier:
+    """Writes each notification as a title line and one indented line per alert fact."""
+
+    def __init__(
+        self,
+        name: str = "console",
+        *,
+        stream: TextIO | None = None,
+        stream_name: str = "stdout",
+        redact: Redactor | None = None,
+    ) -> None:
+        if stream_name not in STREAMS:
+            raise ValueError(f"console stream must be one of {STREAMS}, got {stream_name!r}")
+        self._name = name
+        self._stream = stream
+        self._stream_name = stream_name
+        self._redact = redact or Redactor()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def url(self) -> str:
+        return f"console://{self._stream_name}"
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        message = render_text(notification)
+        body = "".join(f"    {line}\n" for line in message.body.splitlines())
+        text = self._redact(f"{rfc3339(notification.at)} {message.title}\n{body}")
+        # Resolved at send time so that a stdout replaced after start-up is used.
+        stream = self._stream or getattr(sys, self._stream_name)
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+            failed = UrlResult(url=self.url, ok=False, detail=self._redact(str(exc)), retryable=True)
+            return DeliveryResult.from_urls(self._name, (failed,))
+        written = UrlResult(url=self.url, ok=True, detail=f"{len(notification.events)} alerts written")
+        return DeliveryResult.from_urls(self._name, (written,))

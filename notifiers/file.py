@@ -1,0 +1,65 @@
+"""`file:///path.jsonl`: one JSON object per notification, appended to a 0600 file."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from typing import TYPE_CHECKING
+
+from notifiers.base import DeliveryResult, Redactor, UrlResult
+from notifiers.render import notification_record
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from engine.routing import Notification
+
+# Errors a later attempt cannot fix without someone changing the configuration.
+_PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EROFS})
+
+
+class JsonLinesFileNotifier:
+    """Appends notifications as JSON Lines; the file is created owner-only (0600).
+
+    Each send opens, appends and closes, so log rotation (rename, then a new
+    file) needs no signal. `fsync` trades a disk flush per notification for
+    not losing the last lines on power loss.
+    """
+
+    def __init__(
+        self, name: str, path: Path, *, fsync: bool = False, redact: Redactor | None = None
+    ) -> None:
+        self._name = name
+        self._path = path
+        self._fsync = fsync
+        self._redact = redact or Redactor()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        line = self._redact(json.dumps(notification_record(notification), ensure_ascii=False))
+        url = self._redact(self._path.as_uri())
+        try:
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as out:
+                out.write(line + "\n")
+                if self._fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except OSError as exc:
+            failed = UrlResult(
+                url=url,
+                ok=False,
+                detail=self._redact(f"cannot append to {self._path}: {exc.strerror or exc}"),
+                retryable=exc.errno not in _PERMANENT_ERRNOS,
+            )
+            return DeliveryResult.from_urls(self._name, (failed,))
+        written = UrlResult(url=url, ok=True, detail=f"{len(notification.events)} alerts appended")
+        return DeliveryResult.from_urls(self._name, (written,))

@@ -1,0 +1,53 @@
+"""A real notifier that records what it is sent: for tests, dry-run and delivery-worker checks."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from notifiers.base import DeliveryResult, UrlResult
+
+if TYPE_CHECKING:
+    from engine.model import AlertEvent
+    from engine.routing import Notification
+
+
+class RecordingNotifier:
+    """Keeps every notification it is asked to send; optionally fails the first `failures`.
+
+    `attempts` holds every call, `sent` only those reported delivered, so a
+    retrying caller can be checked for both "nothing lost" and "nothing twice".
+    Failures are reported as retryable, like a webhook answering 500.
+    """
+
+    def __init__(self, name: str = "recording", *, failures: int = 0) -> None:
+        self._name = name
+        self._failures_left = failures
+        self._lock = threading.Lock()
+        self.attempts: list[Notification] = []
+        self.sent: list[Notification] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def url(self) -> str:
+        return f"recording://{self._name}"
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        with self._lock:
+            self.attempts.append(notification)
+            if self._failures_left > 0:
+                self._failures_left -= 1
+                result = UrlResult(url=self.url, ok=False, detail="simulated failure", retryable=True)
+            else:
+                self.sent.append(notification)
+                result = UrlResult(url=self.url, ok=True, detail="recorded")
+        return DeliveryResult.from_urls(self._name, (result,))
+
+    @property
+    def events(self) -> list[AlertEvent]:
+        """Every alert event delivered, in order, across all notifications."""
+        with self._lock:
+            return [event for note in self.sent for event in note.events]
