@@ -2,10 +2,12 @@
 
 This is why `engine.attribution` keeps tracemalloc off until a leak is suspected:
 the issue expects tracing to slow allocation-heavy code several times. The workload
-builds small dicts, strings and lists, as request handling and parsing do. Each
-figure is the median of several interleaved runs; the factor is on / off.
+builds small dicts, strings and lists, as request handling and parsing do, 20
+calls deep, as a handler under a web framework runs: tracing cost grows with the
+frames kept per allocation. Each figure is the median of several interleaved runs;
+the factor is on / off.
 
-    python bench/tracemalloc_overhead.py [--runs 7] [--items 100000]
+    python bench/tracemalloc_overhead.py [--runs 5] [--items 100000]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.attribution import DEFAULT_FRAMES
 
+STACK_DEPTH = 20
+
 
 def workload(items: int) -> int:
     """Allocate and drop `items` small records, keeping a bounded window alive."""
@@ -35,13 +39,17 @@ def workload(items: int) -> int:
     return total
 
 
+def at_depth(depth: int, items: int) -> int:
+    return workload(items) if depth == 0 else at_depth(depth - 1, items)
+
+
 def timed(items: int, frames: int | None) -> float:
     """Seconds for one workload run, traced with `frames` frames (None: untraced)."""
     if frames is not None:
         tracemalloc.start(frames)
     try:
         started = time.perf_counter()
-        workload(items)
+        at_depth(STACK_DEPTH, items)
         return time.perf_counter() - started
     finally:
         if frames is not None:
@@ -50,11 +58,11 @@ def timed(items: int, frames: int | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--items", type=int, default=100_000)
     args = parser.parse_args()
 
-    settings: list[int | None] = [None, 1, DEFAULT_FRAMES]
+    settings: list[int | None] = [None, *sorted({1, DEFAULT_FRAMES, 10})]
     times: dict[int | None, list[float]] = {frames: [] for frames in settings}
     workload(args.items // 10)  # warm up
     # Interleaved, so a burst of load on a shared machine hits every setting alike.

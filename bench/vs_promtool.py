@@ -21,12 +21,15 @@ import io
 import pstats
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -120,9 +123,11 @@ def main() -> int:
 
     ratio = memalert / promtool
     verdict = "ok" if ratio <= TARGET_RATIO else "SLOWER THAN TARGET"
-    print(f"{args.series} series x {args.steps} steps, {len(expectations)} checked eval times, "
-          f"{firing} firing alerts expected; expectations computed in-process in "
-          f"{expected_seconds:.2f} s")
+    print(
+        f"{args.series} series x {args.steps} steps, {len(expectations)} checked eval times, "
+        f"{firing} firing alerts expected; expectations computed in-process in "
+        f"{expected_seconds:.2f} s"
+    )
     print(f"promtool test rules: {promtool:.2f} s")
     print(f"memalert test:       {memalert:.2f} s")
     print(f"ratio memalert/promtool {ratio:.2f} (target <= {TARGET_RATIO}) {verdict}")

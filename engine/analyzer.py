@@ -15,13 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.allocations import (
-    SIZE_BUCKETS,
-    Allocation,
-    AllocationLog,
-    ComponentStats,
-    trace_text,
-)
+from engine.allocation_stats import SIZE_BUCKETS, ComponentStats, trace_text
+from engine.allocations import Allocation, AllocationLog
 from engine.units import format_bytes, format_percent
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, reported without a traceback
 
 
 def _print(line: str) -> None:
-    print(line, flush=False)  # noqa: T201 - this is the CLI's output
+    print(line, flush=False)
 
 
 def _print_error(line: str) -> None:
-    print(line, file=sys.stderr)  # noqa: T201 - this is the CLI's output
+    print(line, file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

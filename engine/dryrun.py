@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from engine.messages import describe_labels, event_line, notification_title
 from engine.model import AlertEvent, RuleSet, Sample, Severity
@@ -18,15 +17,9 @@ from engine.pipeline import Pipeline, TickResult
 from engine.routing import is_notifying, notifiers_for
 from engine.secrets import mask
 from engine.templates import format_value
+from engine.units import rfc3339
 
 TRANSITIONS = frozenset({"pending", "firing", "escalated", "deescalated", "resolved"})
-
-
-def rfc3339(ts: float) -> str:
-    moment = datetime.fromtimestamp(ts, UTC)
-    if ts == int(ts):
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def replay(ruleset: RuleSet, samples: Sequence[Sample]) -> Iterator[TickResult]:

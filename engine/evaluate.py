@@ -26,7 +26,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
+from engine.messages import render_summary
 from engine.model import (
     AlertDeescalated,
     AlertEscalated,
@@ -43,7 +45,6 @@ from engine.model import (
     Silence,
     matches_all,
 )
-from engine.messages import render_summary
 
 # Prometheus's default query lookback: how long a sample stands for its series.
 LOOKBACK_SECONDS = 300.0
@@ -139,15 +140,24 @@ def evaluate(
     events: list[AlertEvent] = []
     seen: set[InstanceKey] = set()
     for rule in rules.rules:
-        step = _RuleStep(rule, now, rules.repeat_interval, active_silences, series, events)
+        step = _RuleStep(
+            rule,
+            now=now,
+            repeat_interval=rules.repeat_interval,
+            silences=active_silences,
+            series=series,
+            events=events,
+        )
         for sample in by_metric.get(rule.metric, ()):
             if rule.where and not matches_all(rule.where, sample.labels):
                 continue
             key = (rule.name, sample.labels)
-            seen.add(key)
             old = instances.get(key)
-            if old is None and not step.any_level_met(sample.value):
-                continue  # the common case: nothing to remember, nothing to say
+            if old is None:
+                if not step.any_level_met(sample.value):
+                    continue  # the common case: nothing to remember, nothing to say
+            else:
+                seen.add(key)
             new = step.advance(old or _INACTIVE, sample.labels, sample.value)
             _store(instances, key, old, new)
 
@@ -159,7 +169,14 @@ def evaluate(
         if rule_or_none is None:
             del instances[key]  # the rule was removed by a reload
             continue
-        step = _RuleStep(rule_or_none, now, rules.repeat_interval, active_silences, series, events)
+        step = _RuleStep(
+            rule_or_none,
+            now=now,
+            repeat_interval=rules.repeat_interval,
+            silences=active_silences,
+            series=series,
+            events=events,
+        )
         _store(instances, key, old, step.advance(old, key[1], None))
     return EvalState(instances=instances, series=series), events
 
@@ -179,6 +196,14 @@ def _store(
         instances[key] = new
 
 
+class _Moment(NamedTuple):
+    """One instance at this evaluation: what every event about it reports."""
+
+    labels: Labels
+    value: float | None
+    active: tuple[float | None, float | None]
+
+
 class _RuleStep:
     """One rule's transition function for one tick (precomputes the per-rule parts)."""
 
@@ -190,6 +215,7 @@ class _RuleStep:
         "levels",
         "lowest",
         "now",
+        "plan",
         "repeat",
         "rule",
         "series",
@@ -199,6 +225,7 @@ class _RuleStep:
     def __init__(
         self,
         rule: Rule,
+        *,
         now: float,
         repeat_interval: float,
         silences: list[Silence],
@@ -215,6 +242,10 @@ class _RuleStep:
         self.for_s = rule.for_seconds
         self.keep_s = rule.keep_firing_for_seconds
         self.levels = sorted(rule.thresholds)
+        self.plan = [
+            (level, level - 1, rule.thresholds[level], rule.recover.get(level))
+            for level in self.levels
+        ]
         # The compiler orders thresholds, so the least severe level is met first.
         self.lowest = rule.thresholds[self.levels[0]]
 
@@ -224,62 +255,66 @@ class _RuleStep:
     def advance(
         self, old: InstanceState, labels: Labels, value: float | None
     ) -> InstanceState | None:
-        rule, now = self.rule, self.now
+        now = self.now
         current = old.firing
-        active = list(old.active_since)
-        for level in self.levels:
-            met = False
-            if value is not None:
-                threshold = rule.thresholds[level]
-                if current is not None and level <= current and level in rule.recover:
-                    threshold = rule.recover[level]
-                met = self.beyond(value, threshold)
-            index = level - 1
-            if not met:
-                active[index] = None
-            elif active[index] is None:
-                active[index] = now
-
-        qualified = [
-            level
-            for level in self.levels
-            if (since := active[level - 1]) is not None
-            and (now - since >= self.for_s or (current is not None and level <= current))
-        ]
-        target = qualified[-1] if qualified else None
+        previous = old.active_since
+        active: list[float | None] = [None, None]
+        target: Severity | None = None
+        newly_active = False
+        if value is not None:
+            for level, index, trigger, recover in self.plan:
+                # Hysteresis: a level once reached is left only beyond its `recover`.
+                held = current is not None and level <= current
+                if not self.beyond(value, recover if recover is not None and held else trigger):
+                    continue
+                since = previous[index]
+                if since is None:
+                    since = now
+                    newly_active = True
+                active[index] = since
+                # Levels at or below the firing one were met already: no new `for`.
+                if now - since >= self.for_s or (current is not None and level <= current):
+                    target = level
         new_active = (active[0], active[1])
+        moment = _Moment(labels, value, new_active)
         reason = "" if value is not None else "no data"
 
         if current is None:
             if target is not None:
                 return self._notify(
                     AlertFired,
-                    labels,
-                    value,
+                    moment,
                     target,
-                    new_active,
                     now,
                     InstanceState(active_since=new_active, firing=target, firing_since=now),
                 )
             if new_active == (None, None):
                 return None  # a pending alert whose condition went away is dropped
-            self._announce_pending(old, labels, value, new_active)
-            return replace(old, active_since=new_active) if new_active != old.active_since else old
+            if newly_active:
+                self._announce_pending(old, moment)
+            return old if new_active == previous else replace(old, active_since=new_active)
 
         hold_since = old.hold_since
         if target is not None and target >= current:
             hold_since = None
         elif hold_since is None:
             hold_since = now
-        base = replace(old, active_since=new_active, hold_since=hold_since)
+        if new_active == previous and hold_since == old.hold_since:
+            base = old  # the steady state of a firing alert allocates nothing
+        else:
+            base = InstanceState(
+                active_since=new_active,
+                firing=current,
+                firing_since=old.firing_since,
+                hold_since=hold_since,
+                last_notified=old.last_notified,
+            )
 
         if target is not None and target > current:
             return self._notify(
                 AlertEscalated,
-                labels,
-                value,
+                moment,
                 target,
-                new_active,
                 old.firing_since,
                 replace(base, firing=target),
             )
@@ -287,10 +322,8 @@ class _RuleStep:
             if target is None:
                 self._emit(
                     AlertResolved,
-                    labels,
-                    value,
+                    moment,
                     current,
-                    new_active,
                     old.firing_since,
                     reason=reason,
                     notify_state=base,
@@ -298,66 +331,55 @@ class _RuleStep:
                 return None
             return self._notify(
                 AlertDeescalated,
-                labels,
-                value,
+                moment,
                 target,
-                new_active,
                 old.firing_since,
                 replace(base, firing=target, hold_since=None),
             )
-        self._announce_pending(old, labels, value, new_active)
+        if newly_active:
+            self._announce_pending(old, moment)
         due = old.last_notified is None or now - old.last_notified >= self.repeat
         if due and not self._silenced(labels, current):
-            return self._notify(
-                AlertRepeated, labels, value, current, new_active, old.firing_since, base
-            )
-        return old if base == old else base
+            return self._notify(AlertRepeated, moment, current, old.firing_since, base)
+        return base
 
-    def _announce_pending(
-        self,
-        old: InstanceState,
-        labels: Labels,
-        value: float | None,
-        active: tuple[float | None, float | None],
-    ) -> None:
+    def _announce_pending(self, old: InstanceState, moment: _Moment) -> None:
         """Report a level that has just become pending (above any firing level)."""
         for level in reversed(self.levels):
-            since = active[level - 1]
+            since = moment.active[level - 1]
             if (
                 since == self.now
                 and old.active_since[level - 1] is None
                 and (old.firing is None or level > old.firing)
                 and self.now - since < self.for_s
             ):
-                self._emit(AlertPending, labels, value, level, active, None)
+                self._emit(AlertPending, moment, level, None)
                 return
 
     def _notify(
         self,
         kind: type[AlertEvent],
-        labels: Labels,
-        value: float | None,
+        moment: _Moment,
         severity: Severity,
-        active: tuple[float | None, float | None],
         firing_since: float | None,
         new: InstanceState,
     ) -> InstanceState:
-        silenced = self._emit(kind, labels, value, severity, active, firing_since)
+        silenced = self._emit(kind, moment, severity, firing_since)
         return new if silenced else replace(new, last_notified=self.now)
 
     def _emit(
         self,
         kind: type[AlertEvent],
-        labels: Labels,
-        value: float | None,
+        moment: _Moment,
         severity: Severity,
-        active: tuple[float | None, float | None],
         firing_since: float | None,
         *,
         reason: str = "",
         notify_state: InstanceState | None = None,
     ) -> bool:
         rule = self.rule
+        labels, value, active = moment
+        related = related_values(self.series, labels)
         alert_labels = labels.merged(rule.labels) if rule.labels else labels
         silenced = self._silenced(labels, severity)
         if (
@@ -381,6 +403,7 @@ class _RuleStep:
             firing_since=firing_since,
             reason=reason,
             silenced=silenced,
+            related=related,
             summary=render_summary(
                 rule,
                 severity=severity,
@@ -388,7 +411,7 @@ class _RuleStep:
                 labels=alert_labels,
                 value=context_value,
                 threshold=threshold,
-                related=related_values(self.series, labels),
+                related=related,
                 firing_for=None if firing_since is None else self.now - firing_since,
             ),
         )

@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from engine.allocations import (
+from engine.allocation_stats import (
     DOUBLING_RATIO,
     LARGE_ALLOCATION_BYTES,
     SIZE_BUCKETS,
-    Allocation,
-    AllocationLog,
     ComponentStats,
     trace_text,
 )
+from engine.allocations import Allocation, AllocationLog
 from engine.model import Labels, Sample
 from engine.sources.base import TargetUnavailableError, read_optional
 from engine.sources.cgroup import cgroup_limit, memory_cgroup_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.model import AlertEvent, Labels, Rule, Severity
-from engine.templates import DEFAULT_SUMMARY, format_value, render
+from engine.templates import default_summary, format_value, render
 from engine.units import format_duration
 
 
@@ -43,7 +43,7 @@ def render_summary(
         "limit": related.get("limit_bytes"),
         "firing_for": firing_for,
     }
-    return render(rule.summary or DEFAULT_SUMMARY, context)
+    return render(rule.summary or default_summary(rule.metric), context)
 
 
 def describe_labels(labels: Mapping[str, str]) -> str:

@@ -229,6 +229,10 @@ class AlertEvent:
     threshold: float | None = None
     summary: str = ""
     silenced: bool = False
+    # The detector's values for the same series (growth, time to limit, ...).
+    related: Mapping[str, float] = field(default_factory=dict)
+    # The top growing allocation sites as (site, bytes grown), when diagnosed.
+    top_sites: tuple[tuple[str, float], ...] = ()
     active_since: float | None = None
     firing_since: float | None = None
     reason: str = ""

@@ -88,9 +88,12 @@ class Failure:
     got: tuple[AlertView, ...]
 
     def __str__(self) -> str:
-        lines = [
+        header = (
             f"FAIL {self.file}: test {self.test!r}, rule {self.check.rule} "
-            f"at eval_time {format_duration(self.check.eval_time)}:",
+            f"at eval_time {format_duration(self.check.eval_time)}:"
+        )
+        lines = [
+            header,
             "  expected:",
             *(f"    {e.describe()}" for e in self.check.expected),
             "  got:",

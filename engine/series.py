@@ -36,24 +36,24 @@ def _number(token: str, whole: str) -> float:
 def expand_values(text: str) -> list[float | None]:
     """Expand a promtool `values` string into one value (or None) per step."""
     values: list[float | None] = []
-    for token in text.split():
-        if token == "_":
+    for word in text.split():
+        if word == "_":
             values.append(None)
-        elif token == "stale":
+        elif word == "stale":
             values.append(math.nan)
-        elif match := _MISSING_RUN.match(token):
+        elif match := _MISSING_RUN.match(word):
             values.extend([None] * int(match["n"]))
-        elif match := _EXPANDING.match(token):
-            start = _number(match["a"], token)
+        elif match := _EXPANDING.match(word):
+            start = _number(match["a"], word)
             count = int(match["n"])
             step = 0.0
             if match["b"] is not None:
-                step = _number(match["b"], token) * (-1 if match["op"] == "-" else 1)
+                step = _number(match["b"], word) * (-1 if match["op"] == "-" else 1)
             if len(values) + count + 1 > MAX_VALUES:
-                raise SeriesError(f"{token!r} expands past {MAX_VALUES} values")
+                raise SeriesError(f"{word!r} expands past {MAX_VALUES} values")
             values.extend(start + step * i for i in range(count + 1))
         else:
-            values.append(_number(token, text))
+            values.append(_number(word, text))
         if len(values) > MAX_VALUES:
             raise SeriesError(f"series expands past {MAX_VALUES} values")
     return values

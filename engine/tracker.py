@@ -100,7 +100,10 @@ class MemoryStats:
 
 
 class MemoryTracker:
-    """Reads process, cgroup and host memory; thread-safe (it keeps no per-call state).
+    """Reads process, cgroup and host memory.
+
+    Thread-safe: every call works on state of its own, and `last_errors` is replaced
+    whole at the end of each `sample_targets`.
 
     `pid` is the process `snapshot()`, `breakdown()`, `stats()` and `self` targets
     mean; None is the calling process. `clock` stamps snapshots, and `sleep` paces
@@ -183,16 +186,18 @@ class MemoryTracker:
         # The epsilon keeps 1.0 / 0.1 (9.999...) at the 10 readings anyone expects.
         count = math.floor(span / step + 1e-9)
         started = self._clock()
-        readings = []
+        # Running aggregates, not a list: a long span at a short interval stays small.
+        peak, low, total = 0, math.inf, 0
         for index in range(count):
             if index:
                 due = started + index * step
                 self._sleep(min(step, max(0.0, due - self._clock())))
-            readings.append(read_status(self._proc_root, self._pid, ("VmRSS",)).get("VmRSS", 0))
+            rss = read_status(self._proc_root, self._pid, ("VmRSS",)).get("VmRSS", 0)
+            peak, low, total = max(peak, rss), min(low, rss), total + rss
         return MemoryStats(
-            peak_rss=max(readings),
-            average_rss=sum(readings) / count,
-            min_rss=min(readings),
+            peak_rss=peak,
+            average_rss=total / count,
+            min_rss=int(low),
             samples=count,
             started=started,
             ended=self._clock(),

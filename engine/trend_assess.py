@@ -184,6 +184,16 @@ def judge_window(
             3 * params.min_signal_to_noise / 2,
         ),
         "new_high": (new_high, params.min_new_high_fraction, 1.0),
+        # A leak's floor is at its highest now, give or take noise; an
+        # oscillation past its crest is not.
+        "at_peak": (
+            _ratio(
+                max(params.peak_tolerance_noise * noise, params.peak_tolerance_share * rise),
+                max(values) - current,
+            ),
+            1.0,
+            2.0,
+        ),
     }
     gates = {name: _evidence(*m) for name, m in measures.items()}
     return WindowEvidence(

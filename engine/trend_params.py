@@ -32,7 +32,7 @@ class TrendParams:
     # Slower growth than this is not worth calling a leak.
     min_growth_bytes_per_hour: float = 1e6
     # Jitter of the floor relative to the samples' noise (floor of the noise scale).
-    floor_noise_ratio: float = 0.5
+    floor_noise_ratio: float = 0.75
     # Kendall's tau of the floor: how consistently later points sit above earlier ones.
     min_tau: float = 0.6
     # Fitted growth over the window / robust scale of the residuals around the fit.
@@ -46,6 +46,10 @@ class TrendParams:
     min_early_to_late_ratio: float = 0.25
     # Share of the window's growth that must be above every earlier floor of the life.
     min_new_high_fraction: float = 0.5
+    # The floor now may sit below the window's highest floor by this many noise
+    # scales or this share of the window's rise, whichever is larger.
+    peak_tolerance_noise: float = 2.0
+    peak_tolerance_share: float = 0.1
     # A declared leak stays declared while a window keeps this confidence.
     hold_confidence: float = 0.4
     # A restart is a sample below the floor by more than both of these.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 
 _SIZE_FACTORS: dict[str, int] = {
     "": 1,
@@ -71,7 +72,8 @@ def parse_size(value: object) -> float:
     factor = _SIZE_FACTORS.get(unit.lower())
     if factor is None:
         raise UnitError(
-            f"unknown size unit {unit!r} in {value!r}: use B, KB, MB, GB, TB (SI) or KiB, MiB, GiB, TiB (IEC)"
+            f"unknown size unit {unit!r} in {value!r}: "
+            "use B, KB, MB, GB, TB (SI) or KiB, MiB, GiB, TiB (IEC)"
         )
     return float(number) * factor
 
@@ -122,10 +124,18 @@ def format_duration(seconds: float) -> str:
         return "-" + format_duration(-total)
     if total < 1:
         return f"{total * 1000:.0f}ms" if total > 0 else "0s"
-    remaining = int(round(total))
+    remaining = round(total)
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts[:2]) or "0s"
+
+
+def rfc3339(ts: float) -> str:
+    """Unix seconds -> `2026-11-24T09:00:15Z` (milliseconds shown only when present)."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if ts == int(ts):
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

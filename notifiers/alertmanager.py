@@ -22,40 +22,31 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from apprise import NotifyFormat, NotifyType
+from apprise import NotifyType
 from apprise.plugins.custom_json import NotifyJSON
 
 SCHEMES = ("alertmanager", "alertmanagers")
 
 
-class AlertmanagerWebhook(NotifyJSON):  # type: ignore[misc]
+class AlertmanagerWebhook(NotifyJSON):  # type: ignore[no-untyped-call]  # apprise's hook
     service_name = "Alertmanager webhook"
     protocol = SCHEMES[0]
     secure_protocol = SCHEMES[1]
-    notify_format = NotifyFormat.TEXT
 
     def __init__(self, *, max_alerts: int = 0, external_url: str = "", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.max_alerts = max_alerts
         self.external_url = external_url
 
-    @staticmethod
-    def parse_url(url: str) -> dict[str, Any] | None:
-        results: dict[str, Any] | None = NotifyJSON.parse_url(url)
-        if not results:
-            return None
-        query = results["qsd"]
-        try:
-            results["max_alerts"] = int(query.get("max_alerts", 0))
-        except ValueError:
-            return None
-        results["external_url"] = query.get("external_url", "")
-        return results
-
     def send(
-        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
+        self,
+        body: Any,
+        title: Any = "",
+        notify_type: Any = NotifyType.INFO,
+        attach: Any = None,
+        **kwargs: Any,
     ) -> bool:
-        del title, notify_type, kwargs  # the body is the whole, already rendered, payload
+        del title, notify_type, attach, kwargs  # the body is the whole, already rendered, payload
         scheme = "https" if self.secure else "http"
         port = f":{self.port}" if isinstance(self.port, int) else ""
         query = f"?{urllib.parse.urlencode(self.params)}" if self.params else ""
@@ -67,13 +58,13 @@ class AlertmanagerWebhook(NotifyJSON):  # type: ignore[misc]
             f"{scheme}://{self.host}{port}{self.fullpath}{query}",
             data=body.encode("utf-8"),
             headers=headers,
-            method=self.method,
+            method=str(self.method),
         )
         context = ssl.create_default_context()
         if not self.verify_certificate:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        self.throttle()
+        self.throttle()  # type: ignore[no-untyped-call]
         # urllib has one timeout for connect and each read; the larger one bounds both.
         timeout = max(self.socket_connect_timeout, self.socket_read_timeout)
         try:
@@ -87,3 +78,17 @@ class AlertmanagerWebhook(NotifyJSON):  # type: ignore[misc]
             self.logger.warning("Alertmanager webhook not reached at %s: %s.", self.host, reason)
             return False
         return True
+
+
+def parse_url(url: str) -> dict[str, Any] | None:
+    """The keyword arguments for `AlertmanagerWebhook`; None if apprise cannot parse `url`."""
+    results: dict[str, Any] | None = NotifyJSON.parse_url(url)  # type: ignore[no-untyped-call]
+    if not results:
+        return None
+    query = results["qsd"]
+    max_alerts = query.get("max_alerts", "0")
+    if not max_alerts.isdigit():
+        raise ValueError(f"max_alerts must be a whole number, got {max_alerts!r}")
+    results["max_alerts"] = int(max_alerts)
+    results["external_url"] = query.get("external_url", "")
+    return results

@@ -23,17 +23,27 @@ Colours follow the worst severity: critical red, warning orange, resolved green.
 from __future__ import annotations
 
 import enum
+import importlib
 import json
-from collections.abc import Sequence
+import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from apprise import Apprise, AppriseAsset, AppriseResultStatus, NotifyFormat, NotifyType
+from apprise import (
+    LOGGER_NAME,
+    Apprise,
+    AppriseAsset,
+    AppriseResultStatus,
+    NotifyFormat,
+    NotifyType,
+)
 from apprise.exception import AppriseException
 
 from notifiers.alertmanager import SCHEMES as ALERTMANAGER_SCHEMES
 from notifiers.alertmanager import AlertmanagerWebhook
+from notifiers.alertmanager import parse_url as parse_alertmanager_url
 from notifiers.base import DeliveryResult, NotifierError, Redactor, Transport, UrlResult
 from notifiers.render import (
     TONE_COLOURS,
@@ -46,6 +56,8 @@ from notifiers.render import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from engine.model import Position
     from engine.routing import Notification
 
@@ -57,6 +69,38 @@ _NOTIFY_TYPES = {
     "warning": NotifyType.WARNING,
     "resolved": NotifyType.SUCCESS,
 }
+
+
+class _MaskApprisesLog(logging.Filter):
+    """apprise logs the URL it posts to at DEBUG, webhook tokens included; mask them.
+
+    One filter shared by the loggers below; every AppriseNotifier adds the
+    values its `${VAR}`s expanded to. It also covers the lines apprise captures
+    into its results, as logger filters run before any handler.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redact = Redactor()
+
+    def add(self, redact: Redactor) -> None:
+        # Rebuilt, not mutated: a logging thread may be reading the old one.
+        self._redact = Redactor(tuple(dict.fromkeys(self._redact.secrets + redact.secrets)))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed record; logging itself reports it when emitting
+        masked = self._redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_LOG_MASK = _MaskApprisesLog()
+# apprise's own, and the HTTP client under it, which logs each request's path.
+_MASKED_LOGGERS = (LOGGER_NAME, "urllib3.connectionpool")
 
 
 class Channel(enum.Enum):
@@ -85,16 +129,47 @@ def make_asset(transport: Transport) -> AppriseAsset:
     )
 
 
+# The plugins memalert documents and tests, loaded by module: apprise's own URL
+# lookup imports all of its ~200 plugin modules on first use, +24 MiB RSS
+# (measured), a third of the daemon's budget. Other schemes still work, through
+# that lookup. Slack's webhook URLs (https://hooks.slack.com/...) are native
+# URLs: apprise would scan every plugin to recognise them.
+_DIRECT_PLUGINS: Mapping[str, tuple[str, str]] = {
+    "slack": ("apprise.plugins.slack", "NotifySlack"),
+    "mailto": ("apprise.plugins.email", "NotifyEmail"),
+    "mailtos": ("apprise.plugins.email", "NotifyEmail"),
+    "json": ("apprise.plugins.custom_json", "NotifyJSON"),
+    "jsons": ("apprise.plugins.custom_json", "NotifyJSON"),
+}
+_SLACK_WEBHOOK = re.compile(r"^https?://hooks\.slack(?:-gov)?\.com/", re.IGNORECASE)
+
+
 def instantiate_plugin(url: str, asset: AppriseAsset) -> Any:
     """The default `Transport.instantiate`: memalert's `alertmanager://`, else apprise's own.
 
     Returns None when no service matches; lets a plugin's own complaint about
     its parameters (e.g. an invalid From address) propagate as an exception.
     """
-    if urlsplit(url).scheme.lower() in ALERTMANAGER_SCHEMES:
-        results = AlertmanagerWebhook.parse_url(url)
-        return None if results is None else AlertmanagerWebhook(**results, asset=asset)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ALERTMANAGER_SCHEMES:
+        return _construct(AlertmanagerWebhook, parse_alertmanager_url(url), asset)
+    if scheme in _DIRECT_PLUGINS or _SLACK_WEBHOOK.match(url):
+        module, name = _DIRECT_PLUGINS.get(scheme, _DIRECT_PLUGINS["slack"])
+        plugin_class = getattr(importlib.import_module(module), name)
+        parse = (
+            plugin_class.parse_url if scheme in _DIRECT_PLUGINS else plugin_class.parse_native_url
+        )
+        # As apprise's own lookup does: `/#channel` is a target, not a fragment.
+        return _construct(plugin_class, parse(url.replace("/#", "/%23")), asset)
     return Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
+
+
+def _construct(plugin_class: Any, results: dict[str, Any] | None, asset: AppriseAsset) -> Any:
+    """What `Apprise.instantiate` does with parsed URL results, minus the registry lookup."""
+    if not results:
+        return None
+    plugin = plugin_class(**{**results, "tag": set(), "asset": asset})
+    return plugin if plugin.enabled else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,6 +194,9 @@ class AppriseNotifier:
     ) -> None:
         self._name = name
         self._redact = redact or Redactor()
+        _LOG_MASK.add(self._redact)
+        for logger in _MASKED_LOGGERS:
+            logging.getLogger(logger).addFilter(_LOG_MASK)  # a no-op once added
         self._position = position
         transport = transport or Transport()
         asset = make_asset(transport)
@@ -183,7 +261,9 @@ class AppriseNotifier:
             results.append(self._deliver(endpoint, message, body_format, notify_type))
         return DeliveryResult.from_urls(self._name, tuple(results))
 
-    def _render(self, endpoint: _Endpoint, notification: Notification) -> tuple[Message, NotifyFormat]:
+    def _render(
+        self, endpoint: _Endpoint, notification: Notification
+    ) -> tuple[Message, NotifyFormat]:
         if endpoint.channel is Channel.ALERTMANAGER:
             body = alertmanager_body(
                 notification,
@@ -199,7 +279,11 @@ class AppriseNotifier:
         return render_text(notification), NotifyFormat.TEXT
 
     def _deliver(
-        self, endpoint: _Endpoint, message: Message, body_format: NotifyFormat, notify_type: NotifyType
+        self,
+        endpoint: _Endpoint,
+        message: Message,
+        body_format: NotifyFormat,
+        notify_type: NotifyType,
     ) -> UrlResult:
         with endpoint.apprise.notify(
             body=message.body,

@@ -9,12 +9,12 @@ Nothing here touches the network; the outside world comes in via `Transport`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from engine.errors import MemalertError
-from engine.secrets import mask
+from engine.secrets import MASK, mask
 
 if TYPE_CHECKING:
     from engine.model import Position
@@ -131,18 +131,25 @@ class Redactor:
     (or a server's reply) that embeds it, raw or percent-encoded.
     """
 
-    secrets: tuple[str, ...] = field(default=())
+    secrets: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, values: Iterable[str]) -> Redactor:
         found: set[str] = set()
         for value in values:
-            if len(value) >= _MIN_SECRET_LENGTH:
-                found.update({value, quote(value, safe=""), quote(value)})
+            # A URL's secret parts also show up alone: HTTP client logs print
+            # only the path, and apprise may reassemble the rest differently.
+            parts = urlsplit(value)
+            pieces = [value, parts.path.strip("/")] if parts.scheme and parts.netloc else [value]
+            if parts.scheme and parts.netloc and parts.password:
+                pieces.append(parts.password)
+            for piece in pieces:
+                if len(piece) >= _MIN_SECRET_LENGTH:
+                    found.update({piece, quote(piece, safe=""), quote(piece)})
         # Longest first, so a secret containing a shorter one is masked whole.
         return cls(tuple(sorted(found, key=len, reverse=True)))
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
-            text = text.replace(secret, "****")
+            text = text.replace(secret, MASK)
         return mask(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from engine.dryrun import rfc3339
+from engine.units import rfc3339
 from notifiers.base import DeliveryResult, Redactor, UrlResult
 from notifiers.render import render_text
 
@@ -51,7 +51,11 @@ class ConsoleNotifier:
             stream.write(text)
             stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
-            failed = UrlResult(url=self.url, ok=False, detail=self._redact(str(exc)), retryable=True)
+            failed = UrlResult(
+                url=self.url, ok=False, detail=self._redact(str(exc)), retryable=True
+            )
             return DeliveryResult.from_urls(self._name, (failed,))
-        written = UrlResult(url=self.url, ok=True, detail=f"{len(notification.events)} alerts written")
+        written = UrlResult(
+            url=self.url, ok=True, detail=f"{len(notification.events)} alerts written"
+        )
         return DeliveryResult.from_urls(self._name, (written,))

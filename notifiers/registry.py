@@ -2,7 +2,8 @@
 
 `console://[stdout|stderr]` and `file:///path.jsonl[?fsync=yes]` are memalert's
 own; every other URL goes to apprise (including memalert's `alertmanager://`).
-One notifier may mix them: its URLs are sent to in order and reported together.
+One notifier may mix them: memalert's own URLs are sent to first, then apprise's,
+each in the order written, and the results are reported together.
 `${VAR}` in a URL is expanded from the injected environment here, once, and the
 values it took are masked in every result the notifier returns.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine.model import CONSOLE_NOTIFIER
-from engine.secrets import expand
+from engine.secrets import VariableError, expand, mask, referenced_vars
 from notifiers.apprise_notifier import AppriseNotifier
 from notifiers.base import DeliveryResult, Notifier, NotifierError, Redactor, Transport
 from notifiers.console import STREAMS, ConsoleNotifier
@@ -144,9 +145,10 @@ def _expand_all(config: NotifierConfig, env: Mapping[str, str]) -> tuple[list[st
     for raw in config.urls:
         try:
             expanded.append(expand(raw, env))
-        except ValueError as exc:
-            errors.append(NotifierError.about(config.name, str(exc), position=config.position))
+        except VariableError as exc:
+            problem = f"{mask(raw)}: {exc}"
+            errors.append(NotifierError.about(config.name, problem, position=config.position))
     if errors:
         raise NotifierError.combine(errors)
-    used = [value for name, value in env.items() if any(f"${{{name}}}" in raw for raw in config.urls)]
+    used = [env[name] for raw in config.urls for name in referenced_vars(raw)]
     return expanded, used

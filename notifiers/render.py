@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.dryrun import rfc3339
 from engine.messages import describe_labels, event_line, notification_title
 from engine.model import AlertEvent, AlertResolved
-from engine.routing import Notification
 from engine.templates import format_value
-from engine.units import format_bytes, format_duration
+from engine.units import format_bytes, format_duration, rfc3339
+
+if TYPE_CHECKING:
+    from engine.routing import Notification
 
 # Slack renders about 40 lines before folding a message and rejects a section
 # over 3000 characters; beyond this many alerts the message says how many more.
-SLACK_MAX_EVENTS = 20
+CHAT_MAX_EVENTS = 20
 
 # What Alertmanager puts in `endsAt` for an alert that has not ended.
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -50,39 +50,26 @@ def ordered(events: tuple[AlertEvent, ...]) -> list[AlertEvent]:
     return sorted(events, key=lambda e: (isinstance(e, AlertResolved), -e.severity))
 
 
-def related_values(event: AlertEvent) -> Mapping[str, float]:
-    """The detector's values for the alert's series (growth, time to limit), when known.
-
-    `AlertEvent` does not carry them yet (requested from the lead); events that
-    do, under the names `engine.evaluate.related_values` uses, are rendered fully.
-    """
-    related = getattr(event, "related", None)
-    return related if isinstance(related, Mapping) else {}
-
-
-def top_sites(event: AlertEvent) -> tuple[tuple[str, float], ...]:
-    """The top growing allocation sites as (site, bytes grown), when the event carries them."""
-    sites = getattr(event, "top_sites", None)
-    return tuple(sites) if isinstance(sites, tuple) else ()
-
-
 def details(event: AlertEvent) -> list[str]:
     """The facts after the alert's line: how long, how fast, where."""
     lines: list[str] = []
     if not isinstance(event, AlertResolved):
-        since = event.firing_since if event.firing_since is not None else event.active_since
-        if since is not None:
-            verb = "firing" if event.firing_since is not None else "active"
-            lines.append(f"{verb} for {format_duration(event.at - since)} (since {rfc3339(since)})")
-    related = related_values(event)
+        # An alert that fires this very tick has fired for 0s; how long its
+        # condition has held (the rule's `for`) says more.
+        for verb, since in (("firing", event.firing_since), ("active", event.active_since)):
+            if since is not None and since < event.at:
+                duration = format_duration(event.at - since)
+                lines.append(f"{verb} for {duration} (since {rfc3339(since)})")
+                break
+    related = event.related
     growth = related.get("leak_growth_bytes_per_hour")
-    if growth is not None and event.metric != "leak_growth_bytes_per_hour":
+    if growth is not None and growth > 0 and event.metric != "leak_growth_bytes_per_hour":
         leak = f"growing {format_bytes(growth)}/h"
         to_limit = related.get("time_to_limit_seconds")
         if to_limit is not None and event.metric != "time_to_limit_seconds":
             leak += f", limit reached in {format_duration(to_limit)}"
         lines.append(leak)
-    sites = top_sites(event)
+    sites = event.top_sites
     if sites:
         lines.append(
             "top growing sites: " + ", ".join(f"{site} +{format_bytes(b)}" for site, b in sites)
@@ -92,31 +79,29 @@ def details(event: AlertEvent) -> list[str]:
 
 def render_text(notification: Notification) -> Message:
     """Console, JSON Lines and generic apprise services: every alert, plain text."""
-    blocks = []
-    for event in ordered(notification.events):
-        blocks.append("\n".join([event_line(event), *(f"    {line}" for line in details(event))]))
+    blocks = [
+        "\n".join([event_line(event), *(f"    {line}" for line in details(event))])
+        for event in ordered(notification.events)
+    ]
     return Message(title=notification_title(notification.events), body="\n".join(blocks))
 
 
-def render_markdown(notification: Notification, *, max_events: int = SLACK_MAX_EVENTS) -> Message:
-    """Slack (apprise turns Markdown into Slack's mrkdwn): bounded, worst first."""
+def render_markdown(notification: Notification, *, max_events: int = CHAT_MAX_EVENTS) -> Message:
+    """Slack and other chat services: bounded, worst first.
+
+    apprise turns the Markdown into Slack's mrkdwn. Nothing is escaped: Slack
+    and Discord only emphasise `_x_` at word boundaries, so `rss_bytes` stays
+    as written, while a backslash escape would be shown literally.
+    """
     events = ordered(notification.events)
     blocks = []
     for event in events[:max_events]:
-        head = _markdown_escape(event_line(event))
-        rest = "".join(f"\n> {_markdown_escape(line)}" for line in details(event))
-        blocks.append(f"**{head}**{rest}")
+        rest = "".join(f"\n> {line}" for line in details(event))
+        blocks.append(f"**{event_line(event)}**{rest}")
     hidden = len(events) - max_events
     if hidden > 0:
         blocks.append(f"_... and {hidden} more alerts_")
     return Message(title=notification_title(notification.events), body="\n".join(blocks))
-
-
-def _markdown_escape(text: str) -> str:
-    # Labels and summaries hold `_` and `*` (e.g. rss_bytes) that must stay literal.
-    for char in ("\\", "*", "_", "`", "~"):
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def render_html(notification: Notification) -> Message:
@@ -127,18 +112,24 @@ def render_html(notification: Notification) -> Message:
         f'<h2 style="color: {TONE_COLOURS[tone(notification)]}">{html.escape(title)}</h2>',
     ]
     for event in ordered(notification.events):
-        colour = TONE_COLOURS["resolved" if isinstance(event, AlertResolved) else event.severity.label]
+        colour = TONE_COLOURS[
+            "resolved" if isinstance(event, AlertResolved) else event.severity.label
+        ]
         target = event.labels.get("target", "?")
         value = "no data" if event.value is None else format_value(event.metric, event.value)
         facts = [f"Value: {value}"]
         if event.threshold is not None and not isinstance(event, AlertResolved):
             facts.append(f"Threshold: {format_value(event.metric, event.threshold)}")
+        if isinstance(event, AlertResolved) and event.firing_since is not None:
+            facts.append(f"Fired for {format_duration(event.at - event.firing_since)}")
         facts += [line[:1].upper() + line[1:] for line in details(event)]
         facts.append(f"Labels: {describe_labels(event.labels)}")
         parts += [
             f'<div style="border-left: 4px solid {colour}; padding-left: 8px; margin: 12px 0">',
-            f"<p><b>[{html.escape(event.event.upper())}:{event.severity.label}] "
-            f"{html.escape(event.rule)} on {html.escape(target)}</b></p>",
+            (
+                f"<p><b>[{html.escape(event.event.upper())}:{event.severity.label}] "
+                f"{html.escape(event.rule)} on {html.escape(target)}</b></p>"
+            ),
             *([f"<p>{html.escape(event.summary)}</p>"] if event.summary else []),
             "<ul>",
             *(f"<li>{html.escape(fact)}</li>" for fact in facts),
@@ -212,9 +203,7 @@ def alertmanager_body(
 
 def _alertmanager_alert(event: AlertEvent, external_url: str) -> dict[str, Any]:
     resolved = isinstance(event, AlertResolved)
-    starts = next(
-        (t for t in (event.firing_since, event.active_since) if t is not None), event.at
-    )
+    starts = next((t for t in (event.firing_since, event.active_since) if t is not None), event.at)
     description = "\n".join([event_line(event), *details(event)])
     return {
         "status": "resolved" if resolved else "firing",

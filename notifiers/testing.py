@@ -40,7 +40,9 @@ class RecordingNotifier:
             self.attempts.append(notification)
             if self._failures_left > 0:
                 self._failures_left -= 1
-                result = UrlResult(url=self.url, ok=False, detail="simulated failure", retryable=True)
+                result = UrlResult(
+                    url=self.url, ok=False, detail="simulated failure", retryable=True
+                )
             else:
                 self.sent.append(notification)
                 result = UrlResult(url=self.url, ok=True, detail="recorded")

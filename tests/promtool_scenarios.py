@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from engine.evaluate import EvalState, active_alerts, evaluate
+from engine.evaluate import LOOKBACK_SECONDS, EvalState, active_alerts, evaluate
 from engine.model import Labels, Rule, RuleSet, Sample, Severity
 from engine.units import parse_size
 
@@ -139,7 +139,7 @@ def memalert_series(scenario: Scenario) -> list[Series]:
     converted: list[Series] = []
     for series in scenario.series:
         up = [
-            Run("value", count=1) if r.kind == "stale" else Run("gap", count=_width(r))
+            Run("value", start=0) if r.kind == "stale" else Run("gap", count=r.count)
             for r in series.runs
         ]
         rss = [Run("gap") if r.kind == "stale" else r for r in series.runs]
@@ -148,10 +148,6 @@ def memalert_series(scenario: Scenario) -> list[Series]:
             Series(target=series.target, runs=tuple(up), metric="up"),
         ]
     return converted
-
-
-def _width(run: Run) -> int:
-    return 1 if run.kind == "stale" else run.count
 
 
 def memalert_samples(scenario: Scenario) -> list[Sample]:
@@ -182,19 +178,20 @@ def memalert_firing(scenario: Scenario) -> Expectations:
         while fed < len(samples) and samples[fed].ts <= now:
             fed += 1
         state, _ = evaluate(ruleset, samples[start:fed], state, float(now))
-        firing = tuple(
-            FiringAlert(
-                labels=view.labels.as_dict(),
-                severity=view.severity.label,
-                value=view.value if view.value is not None else math.nan,
-                summary=view.summary,
+        # A check between two evaluations sees the earlier one, as in promtool.
+        due = [at for at in checks if now <= at < now + EVALUATION_INTERVAL]
+        if due:
+            firing = tuple(
+                FiringAlert(
+                    labels=view.labels.as_dict(),
+                    severity=view.severity.label,
+                    value=view.value if view.value is not None else math.nan,
+                    summary=view.summary,
+                )
+                for view in active_alerts(ruleset, state, float(now))
+                if view.state == "firing"
             )
-            for view in active_alerts(ruleset, state, float(now))
-            if view.state == "firing"
-        )
-        for at in checks:
-            if now <= at < now + EVALUATION_INTERVAL:
-                expectations[at] = firing
+            expectations.update(dict.fromkeys(due, firing))
         tick += 1
     return expectations
 
@@ -203,7 +200,6 @@ def memalert_firing(scenario: Scenario) -> Expectations:
 
 _UNITS = ("", "MiB", "MB", "KiB")
 _TARGETS = ("api", "worker", "db")
-LOOKBACK = 300
 
 
 def random_scenario(seed: int) -> Scenario:
@@ -267,9 +263,8 @@ def _random_runs(
     rng: random.Random, length: int, interval: int, palette: Sequence[int]
 ) -> tuple[Run, ...]:
     runs: list[Run] = []
-    produced = 0
-    lookback_samples = LOOKBACK // interval
-    while produced < length:
+    lookback_samples = int(LOOKBACK_SECONDS) // interval
+    while sum(len(run.values()) for run in runs) < length:
         kind = rng.choices(
             ("flat", "flap", "ramp", "gap", "long-gap", "stale"), weights=(30, 25, 10, 15, 12, 5)
         )[0]
@@ -290,7 +285,6 @@ def _random_runs(
             runs.append(Run("gap", count=max(1, lookback_samples + rng.randint(-1, 4))))
         else:
             runs.append(Run("stale"))
-        produced = sum(len(run.values()) for run in runs)
     return tuple(runs)
 
 

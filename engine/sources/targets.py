@@ -133,6 +133,8 @@ class TickView:
                 try:
                     limit = cgroup_limit(where, self.cgroup_root)
                 except TargetUnavailableError:
+                    # A garbled limit file must not take the process down with it:
+                    # physical RAM then stands in, as for a process without a limit.
                     limit = None
                 if where.version == 2:
                     pressure = read_pressure(where.path / "memory.pressure")
@@ -188,7 +190,7 @@ def _pidfile_pids(spec: TargetSpec, view: TickView) -> list[int]:
         text = read_text(Path(spec.pidfile)).strip()
     except TargetUnavailableError as exc:
         raise TargetUnavailableError(f"pidfile: {exc.reason}") from None
-    if not text.isdigit() or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise TargetUnavailableError(
             f"pidfile {spec.pidfile} holds {text[:40]!r}, not a process id"
         )

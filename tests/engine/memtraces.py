@@ -124,7 +124,7 @@ def step_change(rng: random.Random, hours: float) -> Trace:
 def diurnal(rng: random.Random, hours: float) -> Trace:
     base = rng.uniform(100, 600) * MB
     amp = rng.uniform(0.05, 0.4) * base
-    period = rng.uniform(1.0, 2.5) * HOUR
+    period = rng.uniform(0.75, 2.0) * HOUR
     phase = rng.uniform(0, 2 * math.pi)
 
     def shape(t: float) -> float:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.allocation_stats import MAX_OPERATIONS
 from engine.analyzer import (
     ALLOCATION_OVERHEAD_BYTES,
     POOLING_MIN_ALLOCATIONS,
@@ -233,3 +234,12 @@ def test_recording_from_threads_loses_no_count() -> None:
 
     assert sum(u.allocation_count for u in analyzer.top_allocators()) == 8 * per_thread
     assert sum(o.allocation_count for o in analyzer.top_operations(n=100)) == 8 * per_thread
+
+
+def test_operation_names_beyond_the_cap_are_counted_under_other() -> None:
+    analyzer = analyzer_with([("c", f"op{i}", 1) for i in range(MAX_OPERATIONS + 44)] * 2)
+
+    operations = {o.operation: o.allocation_count for o in analyzer.top_operations(n=1000)}
+
+    assert len(operations) == MAX_OPERATIONS + 1
+    assert operations["<other>"] == 88

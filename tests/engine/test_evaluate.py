@@ -12,8 +12,12 @@ CASES = [
     pytest.param(
         make_rule(above={W: 10, C: 20}),
         [5, 15, 25, 15, 5],
-        [(15, "firing", "warning"), (30, "escalated", "critical"),
-         (45, "deescalated", "warning"), (60, "resolved", "warning")],
+        [
+            (15, "firing", "warning"),
+            (30, "escalated", "critical"),
+            (45, "deescalated", "warning"),
+            (60, "resolved", "warning"),
+        ],
         id="above-escalate-deescalate-resolve",
     ),
     pytest.param(
@@ -43,15 +47,23 @@ CASES = [
     pytest.param(
         make_rule(below={W: 100, C: 50}),
         [200, 90, 40, 90, 200],
-        [(15, "firing", "warning"), (30, "escalated", "critical"),
-         (45, "deescalated", "warning"), (60, "resolved", "warning")],
+        [
+            (15, "firing", "warning"),
+            (30, "escalated", "critical"),
+            (45, "deescalated", "warning"),
+            (60, "resolved", "warning"),
+        ],
         id="below",
     ),
     pytest.param(
         make_rule(above={W: 10, C: 20}, for_s=30),
         [15, 15, 15, 25, 25, 25, 25],
-        [(0, "pending", "warning"), (30, "firing", "warning"),
-         (45, "pending", "critical"), (75, "escalated", "critical")],
+        [
+            (0, "pending", "warning"),
+            (30, "firing", "warning"),
+            (45, "pending", "critical"),
+            (75, "escalated", "critical"),
+        ],
         id="each-level-has-its-own-pending-timer",
     ),
     pytest.param(
@@ -63,8 +75,12 @@ CASES = [
     pytest.param(
         make_rule(above={W: 10, C: 20}, keep_s=30),
         [25, 15, 15, 15, 25, 15, 15, 15],
-        [(0, "firing", "critical"), (45, "deescalated", "warning"),
-         (60, "escalated", "critical"), (105, "deescalated", "warning")],
+        [
+            (0, "firing", "critical"),
+            (45, "deescalated", "warning"),
+            (60, "escalated", "critical"),
+            (105, "deescalated", "warning"),
+        ],
         id="deescalation-waits-keep-firing-for",
     ),
     pytest.param(
@@ -95,8 +111,11 @@ def test_transitions(rule, values, expected):  # type: ignore[no-untyped-def]
 
 def test_repeat_interval_renotifies_while_firing() -> None:
     events = run_series(make_rule(above={W: 10}), [15] * 10, repeat_interval=60)
-    assert events == [(0, "firing", "warning"), (60, "repeated", "warning"),
-                      (120, "repeated", "warning")]
+    assert events == [
+        (0, "firing", "warning"),
+        (60, "repeated", "warning"),
+        (120, "repeated", "warning"),
+    ]
 
 
 def test_silence_suppresses_notification_not_evaluation() -> None:
@@ -132,8 +151,9 @@ def test_stale_series_are_forgotten_after_lookback() -> None:
 
 
 def test_where_matchers_and_rule_labels() -> None:
-    rule = make_rule(metric="leak_bytes", above={W: 10}, where={"component": "ca*"},
-                     labels={"team": "core"})
+    rule = make_rule(
+        metric="leak_bytes", above={W: 10}, where={"component": "ca*"}, labels={"team": "core"}
+    )
     ruleset = RuleSet(rules=(rule,))
     samples = [
         sample(50, 0, metric="leak_bytes", component="cache"),
@@ -163,8 +183,11 @@ def test_removed_rule_drops_its_instances() -> None:
 
 
 def test_summary_is_rendered_with_units() -> None:
-    rule = make_rule(metric="leak_bytes", above={W: 50 * 2**20},
-                     summary="{{ target }} leaks {{ value | bytes }} ({{ growth | bytes }}/h)")
+    rule = make_rule(
+        metric="leak_bytes",
+        above={W: 50 * 2**20},
+        summary="{{ target }} leaks {{ value | bytes }} ({{ growth | bytes }}/h)",
+    )
     ruleset = RuleSet(rules=(rule,))
     samples = [
         sample(100e6, 0, metric="leak_bytes"),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import allocations
+from engine import allocation_stats, allocations
 from engine.leaks import (
     EXPONENTIAL_MIN_STEPS,
     FREQUENT_LARGE_MIN,
@@ -240,7 +240,7 @@ def test_repeated_trace_found_among_more_distinct_traces_than_slots() -> None:
     detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
     # Space-saving finds every trace above 1/TRACE_SLOTS of the traced allocations.
     for round_ in range(40):
-        for other in range(allocations.TRACE_SLOTS + 4):
+        for other in range(allocation_stats.TRACE_SLOTS + 4):
             detector.record_allocation("busy", "op", 8, stack_trace=f"once-{round_}-{other}")
         detector.record_allocation("busy", "op", 8, stack_trace="hot.py:1")
         detector.record_allocation("busy", "op", 8, stack_trace="hot.py:1")
@@ -515,7 +515,7 @@ def test_aggregates_equal_a_record_by_record_model(
             detector.record_allocation(name, "op", size)
             allocated[name] = allocated.get(name, 0) + 1
             held[name] = held.get(name, 0) + size
-            doubled = name in last and size > last[name] * allocations.DOUBLING_RATIO
+            doubled = name in last and size > last[name] * allocation_stats.DOUBLING_RATIO
             run[name] = run.get(name, 0) + 1 if doubled else 0
             longest[name] = max(longest.get(name, 0), run[name])
             last[name] = size
@@ -537,3 +537,31 @@ def test_aggregates_equal_a_record_by_record_model(
         if p.kind is PatternKind.EXPONENTIAL_GROWTH
     }
     assert exponential == {c for c, n in longest.items() if n >= EXPONENTIAL_MIN_STEPS}
+
+
+# -- bounded memory -----------------------------------------------------------------------
+
+
+def test_pending_records_stay_bounded_without_any_analysis() -> None:
+    detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
+    for step in range(5 * allocations.FLUSH_EVERY + 123):
+        detector.record_allocation(f"c{step % 50}", "op", 8)
+
+    pending = sum(len(records) for records in detector._pending.values())
+    assert pending < allocations.FLUSH_EVERY
+
+
+def test_component_names_beyond_the_cap_are_counted_under_other() -> None:
+    detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
+    for index in range(allocations.MAX_COMPONENTS + 5):
+        detector.record_allocation(f"request-{index}", "op", 10)
+    detector.record_deallocation("request-999999", 10)  # a name never seen: also <other>
+
+    samples = detector.samples("t", 0.0)
+
+    names = {s.labels["component"] for s in samples}
+    assert len(names) == allocations.MAX_COMPONENTS + 1
+    values = {s.metric: s.value for s in samples if s.labels["component"] == "<other>"}
+    assert values["component_allocations"] == 5
+    assert values["component_bytes"] == 40
+    assert detector.anomalies().unknown_component_deallocations == 0

@@ -6,9 +6,13 @@ this process and from child processes that hold a known amount of touched memory
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +26,8 @@ from engine.sources.base import TargetUnavailableError
 from engine.testing import FakeClock
 from engine.tracker import MemorySnapshot, MemoryTracker
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
 PROC = FIXTURES / "proc"
 CGROUP_V2 = FIXTURES / "cgroup_v2"
 KiB = 1024
@@ -446,6 +451,15 @@ def test_unexpected_read_failure_is_a_reason_not_an_exception(tmp_path: Path) ->
     assert "4243/status" in tracker.last_errors["t"]
 
 
+def test_a_bug_in_a_sampler_costs_one_target_not_the_tick() -> None:
+    tracker = fake_tracker()
+    broken = TargetSpec(name="t", kind="pid", pid="4242")  # type: ignore[arg-type]
+    metrics = sample(tracker, broken, TargetSpec(name="ok", kind="self"))
+    assert metrics["t"] == {"up": 0.0}
+    assert metrics["ok"]["up"] == 1.0
+    assert tracker.last_errors["t"].startswith("unexpected TypeError: ")
+
+
 def test_garbage_in_a_kernel_file_is_a_reason(tmp_path: Path) -> None:
     proc = copy_of_fixture_proc(tmp_path)
     (proc / "4243" / "status").write_text("\x00\x01garbage\n")
@@ -472,13 +486,56 @@ def test_a_process_that_exits_mid_tick_leaves_the_sum(tmp_path: Path) -> None:
     assert web["rss_bytes"] == 102400 * KiB
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_permission_denied_is_a_reason(tmp_path: Path) -> None:
-    proc = copy_of_fixture_proc(tmp_path)
-    (proc / "4243" / "status").chmod(0)
-    tracker = fake_tracker(proc_root=proc)
-    assert sample(tracker, TargetSpec(name="t", kind="pid", pid=4243))["t"] == {"up": 0.0}
-    assert "permission denied" in tracker.last_errors["t"]
+# Run as an unprivileged user: root reads files whatever their mode. A child drops
+# to `nobody` (after its imports) when the tests run as root.
+_UNPRIVILEGED_SAMPLER = """
+import json, os, sys
+from engine.model import TargetSpec
+from engine.tracker import MemoryTracker
+if os.geteuid() == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+fake = MemoryTracker(4242, proc_root=sys.argv[1])
+real = MemoryTracker()
+result = {}
+for tracker, spec in [
+    (fake, TargetSpec(name="denied", kind="pid", pid=4243)),
+    (real, TargetSpec(name="init", kind="pid", pid=1)),
+]:
+    samples = tracker.sample_targets([spec], 0.0)
+    result[spec.name] = {
+        "metrics": {s.metric: s.value for s in samples},
+        "errors": dict(tracker.last_errors),
+    }
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.integration
+def test_permission_denied_is_a_reason_and_uss_needs_ptrace_access() -> None:
+    shared = Path(tempfile.mkdtemp(prefix="memalert-proc-"))
+    try:
+        shared.chmod(0o755)  # the unprivileged child must reach the copy
+        proc = copy_of_fixture_proc(shared)
+        (proc / "4243" / "status").chmod(0)
+        child = subprocess.run(
+            [sys.executable, "-c", _UNPRIVILEGED_SAMPLER, str(proc)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        shutil.rmtree(shared)
+    result = json.loads(child.stdout)
+    assert result["denied"]["metrics"] == {"up": 0.0}
+    assert result["denied"]["errors"] == {"denied": f"permission denied reading {proc}/4243/status"}
+    # /proc/1/status is world-readable, /proc/1/smaps_rollup is not: up, without USS.
+    init = result["init"]["metrics"]
+    assert init["up"] == 1.0
+    assert init["rss_bytes"] > 0
+    assert "uss_bytes" not in init
 
 
 # -- sample_targets on real processes --------------------------------------------

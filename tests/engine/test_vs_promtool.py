@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from promtool_files import (
-    ScenarioFiles,
     memalert_failures,
     promtool_failures,
     run_memalert,
@@ -184,14 +183,19 @@ def _claimed(claims: Mapping[int, str]) -> Expectations:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Batch:
-    """Every scenario's files and what each tool said about them."""
+    """Every scenario, what memalert fires in it, and what each tool said about the files.
 
-    differential: dict[str, ScenarioFiles]  # memalert's answers as expectations
-    claims: dict[str, ScenarioFiles]  # the hand-written claims as expectations
+    Keys are scenario names; `claims/NAME` is a hand-written scenario checked
+    against its claims instead of memalert's answers.
+    """
+
+    scenarios: dict[str, Scenario]
+    expected: dict[str, Expectations]
+    files: int
     promtool: subprocess.CompletedProcess[str]
-    promtool_failed: dict[str, str]  # scenario name -> promtool's report
+    promtool_failed: dict[str, str]
     memalert: subprocess.CompletedProcess[str]
-    memalert_failed: dict[str, str]  # scenario name -> memalert's report
+    memalert_failed: dict[str, str]
 
 
 def _require_promtool() -> None:
@@ -208,34 +212,28 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     root = tmp_path_factory.mktemp("vs_promtool")
     scenarios = [scenario for scenario, _ in HAND_WRITTEN]
     scenarios += [random_scenario(seed) for seed in range(RANDOM_SCENARIOS)]
-    differential = {
-        s.name: write_files(s, memalert_firing(s), root / "differential" / s.name)
-        for s in scenarios
-    }
-    claims = {
-        s.name: write_files(s, _claimed(claimed), root / "claims" / s.name)
-        for s, claimed in HAND_WRITTEN
-    }
-    every = [*differential.values(), *claims.values()]
-    promtool = run_promtool([files.promtool_test for files in every])
-    memalert = run_memalert([files.memalert_test for files in every])
-    names = {
-        **{str(f.promtool_test): f"claims/{n}" for n, f in claims.items()},
-        **{str(f.promtool_test): n for n, f in differential.items()},
-        **{str(f.memalert_test): f"claims/{n}" for n, f in claims.items()},
-        **{str(f.memalert_test): n for n, f in differential.items()},
+    expected = {s.name: memalert_firing(s) for s in scenarios}
+    files = {s.name: write_files(s, expected[s.name], root / s.name) for s in scenarios}
+    for scenario, claims in HAND_WRITTEN:
+        name = f"claims/{scenario.name}"
+        files[name] = write_files(scenario, _claimed(claims), root / name)
+    promtool = run_promtool([f.promtool_test for f in files.values()])
+    memalert = run_memalert([f.memalert_test for f in files.values()])
+    by_path = {
+        str(path): name for name, f in files.items() for path in (f.promtool_test, f.memalert_test)
     }
     return Batch(
-        differential=differential,
-        claims=claims,
+        scenarios={s.name: s for s in scenarios},
+        expected=expected,
+        files=len(files),
         promtool=promtool,
         promtool_failed={
-            names.get(path, path): report
+            by_path.get(path, path): report
             for path, report in promtool_failures(promtool.stdout).items()
         },
         memalert=memalert,
         memalert_failed={
-            names.get(path, path): report
+            by_path.get(path, path): report
             for path, report in memalert_failures(memalert.stdout).items()
         },
     )
@@ -244,7 +242,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
 def _explain(batch: Batch, names: list[str]) -> str:
     lines = [f"promtool disagrees with memalert in {len(names)} scenario(s): {', '.join(names)}"]
     for name in names[:SHOWN_FAILURES]:
-        scenario = batch.differential[name].scenario
+        scenario = batch.scenarios[name]
         lines.append(f"\n== {name}: {scenario}")
         if scenario.seed is not None:
             lines.append(f"   replay: python tests/promtool_files.py {scenario.seed} DIR")
@@ -255,9 +253,10 @@ def _explain(batch: Batch, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def test_promtool_ran(batch: Batch) -> None:
+def test_promtool_ran_every_file(batch: Batch) -> None:
     assert batch.promtool.returncode in {0, 1}, batch.promtool.stdout[-3000:]
-    assert "Unit Testing:" in batch.promtool.stdout
+    passed = batch.promtool.stdout.count("\n  SUCCESS")
+    assert passed + len(batch.promtool_failed) == batch.files, batch.promtool.stdout[-3000:]
 
 
 def test_random_scenarios_fire_as_in_prometheus(batch: Batch) -> None:
@@ -278,48 +277,73 @@ def test_claim_holds_in_prometheus(batch: Batch, name: str) -> None:
 
 @pytest.mark.parametrize("name", HAND_WRITTEN_IDS)
 def test_memalert_test_meets_claim(batch: Batch, name: str) -> None:
-    _assert_memalert_ran(batch.memalert)
+    _assert_memalert_ran(batch.memalert, batch.files)
     report = batch.memalert_failed.get(f"claims/{name}")
     assert report is None, report
 
 
-def _assert_memalert_ran(result: subprocess.CompletedProcess[str]) -> None:
+def _assert_memalert_ran(result: subprocess.CompletedProcess[str], tests: int) -> None:
     """Exit 1 is also what a crash gives: insist on the closing summary line."""
+    summary = re.search(r"^(\d+) passed, (\d+) failed$", result.stdout, re.MULTILINE)
     assert result.returncode in {0, 1}, result.stdout[-3000:] + result.stderr[-3000:]
-    assert re.search(r"^\d+ passed, \d+ failed$", result.stdout, re.MULTILINE), (
-        result.stdout[-3000:] + result.stderr[-3000:]
-    )
+    assert summary, result.stdout[-3000:] + result.stderr[-3000:]
+    assert int(summary[1]) + int(summary[2]) == tests, summary[0]
 
 
 def test_memalert_test_reads_every_file_as_driven_here(batch: Batch) -> None:
-    _assert_memalert_ran(batch.memalert)
+    _assert_memalert_ran(batch.memalert, batch.files)
     failed = [name for name in batch.memalert_failed if not name.startswith("claims/")]
     shown = "\n".join(batch.memalert_failed[name] for name in failed[:SHOWN_FAILURES])
     assert not failed, f"memalert test failed {failed}:\n{shown}"
 
 
+def _transitions(expected: Expectations) -> set[tuple[str, str]]:
+    """(before, after) severity changes of any instance between consecutive checks."""
+    changes: set[tuple[str, str]] = set()
+    previous: dict[str, str] = {}
+    for at in sorted(expected):
+        now = {repr(sorted(a.labels.items())): a.severity for a in expected[at]}
+        for key in {*previous, *now}:
+            if previous.get(key, "") != now.get(key, ""):
+                changes.add((previous.get(key, ""), now.get(key, "")))
+        previous = now
+    return changes
+
+
 def test_random_scenarios_exercise_what_they_claim_to(batch: Batch) -> None:
-    """Guard against a generator that drifts into scenarios where nothing ever fires."""
+    """Guard against a generator drifting into scenarios where nothing much happens."""
     counts = dict.fromkeys(
-        ("critical", "warning", "held", "pending-long", "stale", "down", "long-gap", "off-grid"), 0
+        (
+            "escalated",
+            "deescalated",
+            "resolved after keep_firing_for",
+            "fired after for >= 1m",
+            "stale",
+            "target down",
+            "gap >= 5 min",
+            "off-grid check",
+        ),
+        0,
     )
-    for name, files in batch.differential.items():
-        scenario = files.scenario
-        if not name.startswith("random-"):
+    for name, scenario in batch.scenarios.items():
+        if scenario.seed is None:
             continue
-        fired = memalert_firing(scenario)
-        severities = {alert.severity for alerts in fired.values() for alert in alerts}
-        counts["critical"] += "critical" in severities
-        counts["warning"] += "warning" in severities
-        counts["held"] += bool(severities) and scenario.keep_s > 0
-        counts["pending-long"] += bool(severities) and scenario.for_s >= 60
+        changes = _transitions(batch.expected[name])
         runs = [run for series in scenario.series for run in series.runs]
+        counts["escalated"] += ("warning", "critical") in changes
+        counts["deescalated"] += ("critical", "warning") in changes
+        counts["resolved after keep_firing_for"] += scenario.keep_s > 0 and any(
+            after == "" for _, after in changes
+        )
+        counts["fired after for >= 1m"] += scenario.for_s >= 60 and any(
+            before == "" for before, _ in changes
+        )
         counts["stale"] += any(run.kind == "stale" for run in runs)
-        counts["down"] += scenario.stale_as_down
-        counts["long-gap"] += any(
+        counts["target down"] += scenario.stale_as_down
+        counts["gap >= 5 min"] += any(
             run.kind == "gap" and run.count * scenario.interval_s >= 300 for run in runs
         )
-        counts["off-grid"] += any(at % 15 for at in scenario.eval_times)
+        counts["off-grid check"] += any(at % 15 for at in scenario.eval_times)
     assert min(counts.values()) >= 10, counts
 
 
@@ -334,7 +358,7 @@ def test_a_wrong_expectation_fails_both_tools(tmp_path: Path) -> None:
     assert promtool.returncode == 1
     assert "time: 2m" in promtool.stdout, promtool.stdout
     memalert = run_memalert([files.memalert_test])
-    _assert_memalert_ran(memalert)
+    _assert_memalert_ran(memalert, 1)
     assert memalert.returncode == 1, memalert.stdout
     assert "at eval_time 2m" in memalert.stdout, memalert.stdout
 
@@ -347,5 +371,24 @@ def test_promtool_has_no_size_units_in_series(tmp_path: Path) -> None:
     text = files.promtool_test.read_text(encoding="utf-8")
     files.promtool_test.write_text(text.replace("values: ", "values: 1MiB ", 1), encoding="utf-8")
     promtool = run_promtool([files.promtool_test])
-    assert promtool.returncode != 0
-    assert "1MiB" in promtool.stdout or "parse" in promtool.stdout.lower(), promtool.stdout
+    assert promtool.returncode == 1
+    assert "parse error" in promtool.stdout, promtool.stdout
+
+
+def test_prometheus_annotation_keeps_the_last_matching_value(tmp_path: Path) -> None:
+    """docs/prometheus-differences.md: a held alert's annotation is not re-rendered."""
+    _require_promtool()
+    (tmp_path / "rules.yml").write_text(
+        "groups: [{name: g, rules: [{alert: high, expr: rss_bytes > 200, keep_firing_for: 45s,"
+        " annotations: {summary: '{{ $value | humanize1024 }}'}}]}]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "test.yml").write_text(
+        "rule_files: [rules.yml]\nevaluation_interval: 15s\n"
+        "tests: [{interval: 15s, input_series: [{series: 'rss_bytes{target=\"a\"}',"
+        " values: '250 300 50 50'}], alert_rule_test: [{eval_time: 30s, alertname: high,"
+        " exp_alerts: [{exp_labels: {target: a}, exp_annotations: {summary: '300'}}]}]}]\n",
+        encoding="utf-8",
+    )
+    promtool = run_promtool([tmp_path / "test.yml"])
+    assert promtool.returncode == 0, promtool.stdout

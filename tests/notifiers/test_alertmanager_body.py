@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from notifier_kit import WebhookServer, fired, note, resolved
+from notifier_kit import MiB, WebhookServer, fired, note, resolved
 
-from engine.model import NotifierConfig, Severity
+from engine.model import NotifierConfig, Rule, RuleSet, Severity
+from engine.routing import group_notifications
+from notifiers.base import NotifierError
 from notifiers.registry import build_notifier
 from notifiers.render import alertmanager_body, fingerprint
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def test_v4_fields_for_firing_and_resolved_alerts() -> None:
@@ -26,7 +31,11 @@ def test_v4_fields_for_firing_and_resolved_alerts() -> None:
     assert body["externalURL"] == "http://memalert:9100"
     assert body["truncatedAlerts"] == 0
     assert body["groupLabels"] == {}
-    assert body["commonLabels"] == {"alertname": "memory-leak", "target": "api", "component": "cache"}
+    assert body["commonLabels"] == {
+        "alertname": "memory-leak",
+        "target": "api",
+        "component": "cache",
+    }
     assert isinstance(body["groupKey"], str)
     firing, done = body["alerts"]
     assert firing["status"] == "firing"
@@ -99,14 +108,26 @@ def test_alertmanager_url_posts_the_v4_body(webhook: WebhookServer) -> None:
 
 
 @pytest.mark.integration
-def test_a_thousand_alerts_arrive_as_one_request(webhook: WebhookServer) -> None:
-    config = NotifierConfig(
-        name="am", urls=(f"alertmanager://127.0.0.1:{webhook.port}/hook", f"json://127.0.0.1:{webhook.port}/json")
+def test_a_thousand_alerts_of_one_tick_arrive_as_one_request_per_url(
+    webhook: WebhookServer,
+) -> None:
+    urls = (
+        f"alertmanager://127.0.0.1:{webhook.port}/hook",
+        f"json://127.0.0.1:{webhook.port}/json",
     )
-    notifier = build_notifier(config, env={})
+    rule = Rule(
+        name="memory-leak",
+        metric="leak_bytes",
+        direction="above",
+        thresholds={Severity.CRITICAL: 100 * MiB},
+        notify=("am",),
+    )
+    ruleset = RuleSet(rules=(rule,), notifiers={"am": NotifierConfig(name="am", urls=urls)})
     events = [fired(target=f"svc-{i}") for i in range(1000)]
+    (notification,) = group_notifications(ruleset, events)
+    notifier = build_notifier(ruleset.notifiers["am"], env={})
 
-    result = notifier.send(note(*events, notifier="am"))
+    result = notifier.send(notification)
 
     assert result.ok, result
     assert [r.path for r in webhook.requests] == ["/hook", "/json"]
@@ -114,3 +135,9 @@ def test_a_thousand_alerts_arrive_as_one_request(webhook: WebhookServer) -> None
     assert len(alerts) == 1000
     message = json.loads(webhook.requests[1].body)["message"]
     assert message.count("[FIRING:critical]") == 1000
+
+
+def test_a_bad_max_alerts_is_a_configuration_error() -> None:
+    config = NotifierConfig(name="am", urls=("alertmanager://127.0.0.1/x?max_alerts=many",))
+    with pytest.raises(NotifierError, match="max_alerts must be a whole number"):
+        build_notifier(config, env={})

@@ -10,11 +10,12 @@ import email
 import email.message
 import json
 import logging
-from collections.abc import Iterator
-from typing import Any
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from apprise import AppriseAsset
 from notifier_kit import SmtpServer, WebhookServer, fired, free_port, note, resolved
 
 from engine.model import NotifierConfig, Severity
@@ -22,6 +23,11 @@ from notifiers.apprise_notifier import AppriseNotifier, instantiate_plugin
 from notifiers.base import NotifierError, Transport
 from notifiers.registry import build_notifier
 from notifiers.render import TONE_COLOURS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from apprise import AppriseAsset
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +52,9 @@ def test_json_webhook_receives_title_and_every_alert(webhook: WebhookServer) -> 
 
     result = notifier.send(note(fired(), resolved(target="db")))
 
-    assert result.ok and not result.retryable and result.error == ""
+    assert result.ok
+    assert not result.retryable
+    assert result.error == ""
     (url_result,) = result.urls
     assert url_result.ok
     assert url_result.url == f"json://127.0.0.1:{webhook.port}/alerts"
@@ -104,22 +112,31 @@ def _slack_to(server: WebhookServer) -> Transport:
     return Transport(instantiate=instantiate)
 
 
-def test_slack_payload_has_colour_by_severity_title_and_text(webhook: WebhookServer) -> None:
+def test_slack_payload_has_colour_by_severity_title_and_text(
+    webhook: WebhookServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """The Slack plugin's webhook URL is redirected to a local server (see `_slack_to`)."""
     config = NotifierConfig(name="chat", urls=("${SLACK_WEBHOOK_URL}",))
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefSECRETtoken123"}
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefSECRETtoken123"
+    }
     notifier = build_notifier(config, env=env, transport=_slack_to(webhook))
 
-    sent = [
-        notifier.send(note(fired(severity=Severity.CRITICAL))),
-        notifier.send(note(fired(severity=Severity.WARNING, target="db_main"))),
-        notifier.send(note(resolved())),
-    ]
+    with caplog.at_level(logging.DEBUG):
+        sent = [
+            notifier.send(note(fired(severity=Severity.CRITICAL))),
+            notifier.send(note(fired(severity=Severity.WARNING, target="db_main"))),
+            notifier.send(note(resolved())),
+        ]
 
     assert all(r.ok for r in sent), sent
     assert all("abcdefSECRETtoken123" not in repr(r) for r in sent)
+    assert "Slack POST URL" in caplog.text  # apprise logs the URL it posts to ...
+    assert "abcdefSECRETtoken123" not in caplog.text  # ... masked, as does urllib3
     payloads = [json.loads(r.body) for r in webhook.requests]
-    assert [r.path for r in webhook.requests] == ["/services/T0AAAAAAA/B0BBBBBBB/abcdefSECRETtoken123"] * 3
+    assert [r.path for r in webhook.requests] == [
+        "/services/T0AAAAAAA/B0BBBBBBB/abcdefSECRETtoken123"
+    ] * 3
     colours = [p["attachments"][0]["color"] for p in payloads]
     assert colours == [TONE_COLOURS["critical"], TONE_COLOURS["warning"], TONE_COLOURS["resolved"]]
     first = payloads[0]["attachments"][0]
@@ -145,7 +162,8 @@ def test_server_error_is_a_retryable_failure_and_logs_no_secret(
     assert result.retryable
     assert "500" in result.error
     (url_result,) = result.urls
-    assert not url_result.ok and url_result.retryable
+    assert not url_result.ok
+    assert url_result.retryable
     assert SECRET not in repr(result)
     assert SECRET not in caplog.text
 
@@ -173,7 +191,8 @@ def test_partial_success_is_reported_per_url(webhook: WebhookServer) -> None:
     assert not result.ok
     assert result.partial
     assert [u.ok for u in result.urls] == [True, False]
-    assert str(dead) in result.error and f"{webhook.port}/ok" not in result.error
+    assert str(dead) in result.error
+    assert f"{webhook.port}/ok" not in result.error
 
 
 def test_unknown_scheme_is_a_configuration_error() -> None:
@@ -215,3 +234,40 @@ def test_throttle_is_off_and_timeouts_are_set() -> None:
     assert mail.request_rate_per_sec == 0
     assert (mail.socket_connect_timeout, mail.socket_read_timeout) == (2.5, 7.0)
     assert (hook.socket_connect_timeout, hook.socket_read_timeout) == (2.5, 3.0)
+
+
+_LOADED_PLUGINS = """
+import sys
+from engine.model import NotifierConfig
+from notifiers.registry import build_notifier
+urls = (
+    "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7",
+    "mailtos://alerts:pw@smtp.example.com?to=oncall@example.com",
+    "jsons://hooks.example.com/memalert",
+    "alertmanager://hooks.example.com/api/alerts",
+)
+build_notifier(NotifierConfig(name="n", urls=urls), env={})
+print(" ".join(sorted(m for m in sys.modules if m.startswith("apprise.plugins."))))
+"""
+
+
+def test_documented_schemes_do_not_load_every_apprise_plugin() -> None:
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-c", _LOADED_PLUGINS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(completed.stdout.split())
+    expected = {"apprise.plugins.slack", "apprise.plugins.email", "apprise.plugins.custom_json"}
+    assert expected <= loaded
+    assert "apprise.plugins.discord" not in loaded
+    assert len(loaded) < 20  # apprise's own lookup imports over 200
+
+
+def test_other_apprise_schemes_still_work_through_apprises_lookup() -> None:
+    notifier = AppriseNotifier("push", ["ntfy://memalert-alerts"])
+    assert notifier.urls == ("ntfys://memalert-alerts",)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from notifier_kit import MiB, T0, LeakFired, fired, note, resolved
+from notifier_kit import T0, MiB, fired, note, resolved
 
-from engine.model import Labels, Severity
+from engine.model import AlertFired, Labels, Severity
 from notifiers.render import (
     TONE_COLOURS,
     notification_record,
@@ -30,10 +30,11 @@ def test_resolved_message_says_how_long_it_fired() -> None:
     assert message.title == "[memalert] RESOLVED warning: memory-leak on api"
     assert "after firing 1h30m" in message.body
     assert "threshold" not in message.body
+    assert "Fired for 1h30m" in render_html(note(resolved())).body
 
 
-def test_leak_growth_time_to_limit_and_top_sites_when_the_event_carries_them() -> None:
-    event = LeakFired(
+def test_leak_growth_time_to_limit_and_top_sites() -> None:
+    event = AlertFired(
         at=T0,
         rule="memory-leak",
         metric="leak_bytes",
@@ -63,12 +64,12 @@ def test_worst_first_then_resolved() -> None:
     assert ordered((done, warning, critical)) == [critical, warning, done]
 
 
-def test_markdown_is_bounded_and_escapes_label_text() -> None:
+def test_markdown_is_bounded_and_keeps_label_text_as_written() -> None:
     events = [fired(target=f"svc_{i}") for i in range(50)]
     body = render_markdown(note(*events), max_events=20).body
     assert body.count("[FIRING:critical]") == 20
     assert "... and 30 more alerts" in body
-    assert "svc\\_0" in body  # `_` would otherwise start italics in Slack
+    assert "**[FIRING:critical] memory-leak {target=svc_0}" in body
 
 
 def test_html_escapes_user_text_and_colours_by_severity() -> None:
@@ -99,3 +100,20 @@ def test_json_record_keeps_raw_numbers_and_times() -> None:
     assert event["labels"] == {"target": "api"}
     assert event["firing_since"] == "2025-11-24T15:55:00Z"
     assert event["event"] == "firing"
+
+
+def test_an_alert_firing_this_tick_says_how_long_its_condition_held() -> None:
+    just_fired = AlertFired(
+        at=T0,
+        rule="memory-leak",
+        metric="leak_bytes",
+        severity=Severity.WARNING,
+        labels=Labels(target="api"),
+        value=60 * MiB,
+        threshold=50 * MiB,
+        active_since=T0 - 60,
+        firing_since=T0,
+    )
+    body = render_text(note(just_fired)).body
+    assert "active for 1m (since 2025-11-24T15:59:00Z)" in body
+    assert "firing for" not in body
