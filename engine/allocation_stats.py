@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left, bisect_right
-from collections import Counter, deque
+from collections import deque
 from itertools import accumulate, chain, compress, repeat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -44,6 +44,11 @@ OTHER = "<other>"
 # (operation, size, timestamp, stack trace); a deallocation stores ~size (< 0) and
 # no operation or timestamp, so one `min()` tells a batch of pure allocations.
 Record = tuple[str | None, int, float | None, str | tuple[str, ...] | None]
+
+
+def _deltas(sizes: Sequence[int]) -> Iterator[int]:
+    """Signed byte changes of records: a free stored as ~size = -size - 1 gives -size."""
+    return map(operator.add, sizes, map(operator.lt, sizes, repeat(0)))
 
 
 def trace_text(trace: str | tuple[str, ...] | None) -> str | None:
@@ -132,13 +137,13 @@ class ComponentStats:
         operations, sizes, stamps, traces = zip(*records, strict=True)
         ordered = sorted(sizes)
         if ordered[0] < 0:
-            is_allocation = list(map(operator.ge, sizes, repeat(0)))
-            outstanding_after = self._apply_frees(sizes, is_allocation)
-            records = list(compress(records, is_allocation))
-            if not records:
-                return records, -1
+            frees = bisect_left(ordered, 0)
+            outstanding_after = self._apply_frees(sizes, ordered, frees)
+            if frees == len(ordered):
+                return (), -1
+            records = list(compress(records, map(operator.ge, sizes, repeat(0))))
             operations, sizes, stamps, traces = zip(*records, strict=True)
-            ordered = ordered[len(ordered) - len(records) :]
+            ordered = ordered[frees:]
             total: int = sum(sizes)
         else:
             before = self.outstanding_bytes
@@ -172,7 +177,7 @@ class ComponentStats:
         else:
             self._count_operations(operations, sizes)
         if any(traces):
-            self._count_traces(Counter(trace for trace in traces if trace))
+            self._count_traces(traces)
         if self.timeline is not None:
             self.timeline.extend(records)
         if self.last_seen >= self.checkpoint_due:
@@ -182,18 +187,25 @@ class ComponentStats:
             )
         return records, largest
 
-    def _apply_frees(self, sizes: Sequence[int], is_allocation: list[bool]) -> Callable[[int], int]:
-        """Apply a batch's frees in order; return outstanding bytes after allocation i."""
+    def _apply_frees(
+        self, sizes: Sequence[int], ordered: list[int], frees: int
+    ) -> Callable[[int], int]:
+        """Apply a batch holding `frees` frees; return outstanding bytes after allocation i.
+
+        `ordered` is `sizes` sorted, frees (stored as ~size = -size - 1) first.
+        """
         before = self.outstanding_bytes
-        # A free is stored as ~size = -size - 1: adding 1 to it gives -size.
-        deltas = map(operator.add, sizes, map(operator.not_, is_allocation))
-        running = list(accumulate(deltas, initial=before))
-        if min(running) < 0:
+        freed = -sum(ordered[:frees]) - frees
+        if freed > before and min(accumulate(_deltas(sizes), initial=before)) < 0:
             return self._apply_frees_clamped(sizes)
-        self.deallocation_count += len(sizes) - sum(is_allocation)
-        self.freed_bytes += before + sum(compress(sizes, is_allocation)) - running[-1]
-        self.outstanding_bytes = running[-1]
-        return lambda i: list(compress(running[1:], is_allocation))[i]
+        # Otherwise no free can exceed what is held at its turn, whatever the order.
+        self.deallocation_count += frees
+        self.freed_bytes += freed
+        self.outstanding_bytes = before + sum(ordered[frees:]) - freed
+        return lambda i: (
+            list(compress(accumulate(_deltas(sizes)), map(operator.ge, sizes, repeat(0))))[i]
+            + before
+        )
 
     def _apply_frees_clamped(self, sizes: Sequence[int]) -> Callable[[int], int]:
         """The record-by-record walk, for the rare batch that frees more than it holds."""
@@ -244,37 +256,32 @@ class ComponentStats:
             self.doubling_run = 0
 
     def _count_operations(self, operations: Sequence[str], sizes: Sequence[int]) -> None:
-        per_operation: dict[str, list[int]] = {}
+        known = self.operations
         for name, size in zip(operations, sizes, strict=True):
-            entry = per_operation.setdefault(name, [0, 0])
+            entry = known.get(name)
+            if entry is None:
+                # Past the cap, new names share one entry instead of growing without bound.
+                key = name if len(known) < MAX_OPERATIONS else OTHER
+                entry = known.setdefault(key, [0, 0])
             entry[0] += 1
             entry[1] += size
-        for name, (count, size_total) in per_operation.items():
-            self._add_operation(name, count, size_total)
 
-    def _add_operation(self, name: str, count: int, size_total: int) -> None:
-        entry = self.operations.get(name)
-        if entry is None:
-            if len(self.operations) >= MAX_OPERATIONS:
-                name = OTHER
-            entry = self.operations.setdefault(name, [0, 0])
-        entry[0] += count
-        entry[1] += size_total
-
-    def _count_traces(self, counts: Counter[str | tuple[str, ...]]) -> None:
+    def _count_traces(self, traces: Sequence[str | tuple[str, ...] | None]) -> None:
         # Space-saving heavy hitters: when all slots are taken, the least counted trace
         # gives its slot to the newcomer, whose count inherits it as a known error bound.
         tracked = self.traces
-        for trace, count in counts.items():
+        for trace in traces:
+            if not trace:
+                continue
             entry = tracked.get(trace)
             if entry is not None:
-                entry[0] += count
+                entry[0] += 1
             elif len(tracked) < TRACE_SLOTS:
-                tracked[trace] = [count, 0]
+                tracked[trace] = [1, 0]
             else:
                 evicted = min(tracked, key=lambda key: tracked[key][0])
                 floor = tracked.pop(evicted)[0]
-                tracked[trace] = [floor + count, floor]
+                tracked[trace] = [floor + 1, floor]
 
     def _advance_checkpoints(
         self, stamps: Sequence[float], outstanding_at: Callable[[int], int]

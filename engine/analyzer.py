@@ -22,7 +22,9 @@ from engine.units import format_bytes, format_percent
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-TIMELINE_LENGTH = 256
+# 64 recent records per component: enough to read what a component did lately, and
+# 1,000 components then hold ~8 MB of history (about 124 bytes a record), not ~32 MB.
+TIMELINE_LENGTH = 64
 POOLING_MIN_ALLOCATIONS = 1000
 POOLING_MIN_SMALL_SHARE = 0.8
 # A hot spot holds at least a quarter of the total and 1.5x an even share of it (so

@@ -61,8 +61,8 @@ class InstanceState:
     active_since: tuple[float | None, float | None] = (None, None)
     firing: Severity | None = None
     firing_since: float | None = None
-    # When the firing level stopped being met: the keep_firing_for clock.
-    hold_since: float | None = None
+    # Per level, when a firing level stopped being met: its keep_firing_for clock.
+    hold_since: tuple[float | None, float | None] = (None, None)
     last_notified: float | None = None
 
 
@@ -258,26 +258,40 @@ class _RuleStep:
         now = self.now
         current = old.firing
         previous = old.active_since
+        old_hold = old.hold_since
         active: list[float | None] = [None, None]
+        hold: list[float | None] = [None, None]
+        # The highest level firing after this evaluation. Each level behaves like
+        # its own Prometheus rule: it starts firing after `for` and stops
+        # `keep_firing_for` after its condition was last met.
         target: Severity | None = None
         newly_active = False
-        if value is not None:
-            for level, index, trigger, recover in self.plan:
-                # Hysteresis: a level once reached is left only beyond its `recover`.
-                held = current is not None and level <= current
-                if not self.beyond(value, recover if recover is not None and held else trigger):
-                    continue
-                since = previous[index]
+        for level, index, trigger, recover in self.plan:
+            firing_here = current is not None and level <= current
+            # Hysteresis: a firing level is left only beyond its `recover` threshold.
+            threshold = recover if recover is not None and firing_here else trigger
+            met = value is not None and self.beyond(value, threshold)
+            since = previous[index]
+            if met:
                 if since is None:
                     since = now
                     newly_active = True
                 active[index] = since
-                # Levels at or below the firing one were met already: no new `for`.
-                if now - since >= self.for_s or (current is not None and level <= current):
+            if firing_here:
+                if met:
                     target = level
+                else:
+                    stopped = old_hold[index]
+                    if stopped is None:
+                        stopped = now
+                    if now - stopped < self.keep_s:
+                        hold[index] = stopped
+                        target = level
+            elif met and since is not None and now - since >= self.for_s:
+                target = level
         new_active = (active[0], active[1])
+        new_hold = (hold[0], hold[1])
         moment = _Moment(labels, value, new_active)
-        reason = "" if value is not None else "no data"
 
         if current is None:
             if target is not None:
@@ -294,48 +308,31 @@ class _RuleStep:
                 self._announce_pending(old, moment)
             return old if new_active == previous else replace(old, active_since=new_active)
 
-        hold_since = old.hold_since
-        if target is not None and target >= current:
-            hold_since = None
-        elif hold_since is None:
-            hold_since = now
-        if new_active == previous and hold_since == old.hold_since:
+        if target is None:
+            reason = "" if value is not None else "no data"
+            self._emit(
+                AlertResolved,
+                moment,
+                current,
+                old.firing_since,
+                reason=reason,
+                notify_state=old,
+            )
+            return None
+        if new_active == previous and new_hold == old_hold and target == current:
             base = old  # the steady state of a firing alert allocates nothing
         else:
             base = InstanceState(
                 active_since=new_active,
-                firing=current,
+                firing=target,
                 firing_since=old.firing_since,
-                hold_since=hold_since,
+                hold_since=new_hold,
                 last_notified=old.last_notified,
             )
-
-        if target is not None and target > current:
-            return self._notify(
-                AlertEscalated,
-                moment,
-                target,
-                old.firing_since,
-                replace(base, firing=target),
-            )
-        if hold_since is not None and now - hold_since >= self.keep_s:
-            if target is None:
-                self._emit(
-                    AlertResolved,
-                    moment,
-                    current,
-                    old.firing_since,
-                    reason=reason,
-                    notify_state=base,
-                )
-                return None
-            return self._notify(
-                AlertDeescalated,
-                moment,
-                target,
-                old.firing_since,
-                replace(base, firing=target, hold_since=None),
-            )
+        if target > current:
+            return self._notify(AlertEscalated, moment, target, old.firing_since, base)
+        if target < current:
+            return self._notify(AlertDeescalated, moment, target, old.firing_since, base)
         if newly_active:
             self._announce_pending(old, moment)
         due = old.last_notified is None or now - old.last_notified >= self.repeat

@@ -29,7 +29,7 @@ from engine.units import UnitError, parse_duration, parse_size
 from engine.vocabulary import METRICS, Unit
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from engine.yamlsource import Document, JsonPath
 
@@ -90,10 +90,8 @@ class FileCompiler:
     def duration(self, path: JsonPath, value: object, *, positive: bool = False) -> float | None:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return None  # the schema reported the type
-        try:
-            seconds = parse_duration(value)
-        except UnitError as exc:
-            self.error(path, f"{self.what(path)}: {exc}")
+        seconds = self._parsed(path, parse_duration, value)
+        if seconds is None:
             return None
         if positive and seconds <= 0:
             self.error(path, f"{self.what(path)} must be more than 0")
@@ -105,31 +103,42 @@ class FileCompiler:
             return None
         info = METRICS.get(metric)
         unit = info.unit if info is not None else Unit.BYTES
+        if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
+            return self._parsed(path, parse_size, value)
+        if unit is Unit.SECONDS:
+            return self._parsed(path, parse_duration, value)
+        return self._plain_number(path, value, metric, unit)
+
+    def _parsed(
+        self, path: JsonPath, parse: Callable[[object], float], value: object
+    ) -> float | None:
         try:
-            if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
-                return parse_size(value)
-            if unit is Unit.SECONDS:
-                return parse_duration(value)
-            return self._plain_number(path, value, metric, unit)
+            number = parse(value)
         except UnitError as exc:
             self.error(path, f"{self.what(path)}: {exc}")
             return None
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            self.error(path, f"{self.what(path)}: {_clipped(value)} is too large")
+            return None
+        return number
 
     def _plain_number(self, path: JsonPath, value: object, metric: str, unit: Unit) -> float | None:
         bounds = {Unit.RATIO: (0.0, 1.0), Unit.PERCENT: (0.0, 100.0)}.get(unit)
         example = {Unit.RATIO: "0.8 for 80%", Unit.PERCENT: "25 for 25%"}.get(unit, "100")
-        if not isinstance(value, int | float) or math.isnan(value):
+        if not isinstance(value, int | float) or not _finite(value):
             self.error(
                 path,
                 f"{self.what(path)}: {metric} is a plain number ({unit.value}); "
-                f"write e.g. {example}, not {value!r}",
+                f"write e.g. {example}, not {_clipped(value)}",
             )
             return None
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
             self.error(
                 path,
                 f"{self.what(path)}: {metric} is a {unit.value}; "
-                f"{value!r} is out of range (write e.g. {example})",
+                f"{_clipped(value)} is out of range (write e.g. {example})",
             )
             return None
         return float(value)
@@ -163,6 +172,18 @@ class FileCompiler:
     def declare(self, kind: str, name: object, path: JsonPath, *, key: bool = False) -> None:
         if isinstance(name, str):
             self.out.declared.append((kind, name, self.doc.position(path, key=key)))
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _clipped(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def compile_file(

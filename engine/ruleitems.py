@@ -182,7 +182,8 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
         if isinstance(pattern, str):
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            # Pathological patterns fail beyond re.error: `a{99999999999}`, 1,000 `(`.
+            except (re.error, OverflowError, RecursionError) as exc:
                 at = (*path, "process", key)
                 c.error(at, f"{c.what(at)} is not a valid regular expression: {exc}")
     for key in ("pidfile", "cgroup", "pid"):

@@ -147,8 +147,11 @@ def _duration(
 ) -> float:
     node: Any = document.data
     for key in where:
-        node = node[key] if isinstance(node, dict) and key in node else None
-        if node is None:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
             return default
     try:
         seconds = parse_duration(node)

@@ -51,7 +51,23 @@ def rules_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(rules_schema())
+    # Local `$ref`s inlined: resolving ~15 references per rule was a third of
+    # `check`'s time on a 1,000-rule file. The schema has no recursive refs.
+    schema = rules_schema()
+    return Draft202012Validator(_inline_refs(schema, schema["$defs"]))
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    inlined = {k: _inline_refs(v, defs) for k, v in node.items() if k not in ("$ref", "$defs")}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        # Keywords beside a $ref (`minItems`) add to the referenced schema.
+        return {**_inline_refs(defs[ref.removeprefix("#/$defs/")], defs), **inlined}
+    return inlined
 
 
 def schema_diagnostics(doc: Document) -> tuple[list[Diagnostic], list[JsonPath]]:

@@ -22,8 +22,9 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _REFERENCE = re.compile(r"\$\{(" + _NAME + r")\}")
 _REFERENCE_START = re.compile(r"\$\{")
 _SHOWN_REFERENCE = re.compile(r"\$\{[^}\s]{0,30}\}?")
-# Characters that end a URL or token inside YAML, JSON, prose or a log line.
-_URL_CHARS = r"[^\s\"'<>`]"
+# Characters that end a URL or token inside YAML, JSON, prose or a log line
+# (`,` `]` `)` close flow lists and parentheses; webhook paths never hold them).
+_URL_CHARS = r"[^\s\"'<>`,\])]"
 
 
 class VariableError(MemalertError, ValueError):
@@ -78,14 +79,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     _pattern(
         "a token in a URL parameter",
         r"[?&]\+?(?:[\w-]*[_-])?(?:token|secret|password|passwd|apikey|api[_-]?key|key|auth"
-        r"|authorization)=(?P<secret>[^&\s#\"'<>]+)",
+        r"|authorization)=(?P<secret>[^&\s#\"'<>,\])]+)",
         flags=re.IGNORECASE,
     ),
 )
 
 _MIN_APPRISE_TOKEN = 8
 # apprise's own schemes put the tokens in the path: slack://TokenA/TokenB/TokenC/#channel.
-_APPRISE_TOKEN_URL = re.compile(r"\b(?:slack|discord|msteams)://(?P<body>[^\s?\"'<>`]+)")
+_APPRISE_TOKEN_URL = re.compile(r"\b(?:slack|discord|msteams)://(?P<body>[^\s?\"'<>`,\])]+)")
 
 
 def _is_reference_only(text: str) -> bool:

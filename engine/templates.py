@@ -46,6 +46,8 @@ TEMPLATE_VARIABLES: frozenset[str] = frozenset(
 )
 """What a summary may use, besides the keys of the rule's own `labels`."""
 
+# Names Jinja defines inside loops, macros and call blocks.
+_JINJA_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs"})
 _MAX_REPEAT = 10_000
 _MAX_EXPONENT = 1_000
 
@@ -90,25 +92,31 @@ _ENV = _make_environment()
 
 def template_errors(source: str, extra_vars: Iterable[str] = ()) -> list[str]:
     """Problems with a template, for `memalert check`: syntax, unknown variables and filters."""
+    return list(_template_errors(source, frozenset(extra_vars)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _template_errors(source: str, extra_vars: frozenset[str]) -> tuple[str, ...]:
+    # Cached: rule files often repeat one summary over many rules.
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        return [f"template syntax error on line {exc.lineno}: {exc.message}"]
+        return (f"template syntax error on line {exc.lineno}: {exc.message}",)
     filters: set[str] = set()
     tests: set[str] = set()
     loaded: set[str] = set()
-    declared = set(TEMPLATE_VARIABLES) | set(extra_vars) | set(_ENV.globals)
+    declared = {*TEMPLATE_VARIABLES, *extra_vars, *_ENV.globals, *_JINJA_IMPLICIT}
     # One walk instead of jinja2.meta.find_undeclared_variables, which compiles
     # the template (most of `check`'s time on a 1,000-rule file). A name the
     # template assigns anywhere counts as declared everywhere: never a false alarm.
-    for node in tree.find_all((nodes.Filter, nodes.Test, nodes.Name)):
+    for node in tree.find_all((nodes.Filter, nodes.Test, nodes.Name, nodes.Macro)):
         if isinstance(node, nodes.Filter):
             filters.add(node.name)
         elif isinstance(node, nodes.Test):
             tests.add(node.name)
-        elif node.ctx == "load":
-            loaded.add(node.name)
-        else:
+        elif isinstance(node, nodes.Name):
+            (loaded if node.ctx == "load" else declared).add(node.name)
+        elif isinstance(node, nodes.Macro):
             declared.add(node.name)
     errors: list[str] = []
     for kind, used, known in (("filter", filters, _ENV.filters), ("test", tests, _ENV.tests)):
@@ -120,7 +128,7 @@ def template_errors(source: str, extra_vars: Iterable[str] = ()) -> list[str]:
         f"unknown template variable {name!r}{_did_you_mean(name, declared)}"
         for name in sorted(loaded - declared)
     )
-    return errors
+    return tuple(errors)
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -28,6 +28,13 @@ from engine.trend_params import TrendParams
 from engine.trend_stats import median
 
 
+# Sample-to-sample changes kept per open bucket for its noise estimate; the cap
+# bounds the state whatever the sampling rate (a 15 s tick fills 20 of them).
+MAX_CHANGES_PER_BUCKET = 64
+# For independent normal noise the median of |x[t] - x[t-1]| is 0.954 sigma.
+_MEDIAN_ABS_CHANGE_PER_SIGMA = 0.954
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Bucket:
     """One closed bucket: its lowest and highest sample, the floor, and the noise."""
@@ -36,8 +43,8 @@ class Bucket:
     low: float
     high: float
     floor: float  # lowest sample in the floor window ending with this bucket
+    noise: float  # standard deviation of the sample noise, from sample-to-sample changes
     mature: bool  # the life already covered the whole floor window
-    noise: float  # mean absolute change between consecutive samples
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,11 +55,12 @@ class OpenBucket:
     low: float
     high: float
     last: float
-    abs_change_sum: float = 0.0
-    changes: int = 0
+    changes: tuple[float, ...] = ()  # |change| between consecutive samples
 
     def noise(self) -> float:
-        return self.abs_change_sum / self.changes if self.changes else 0.0
+        # The median ignores the rare large changes (a GC drop, the edge of a
+        # batch spike) and keeps the jitter that the floor inherits.
+        return median(self.changes) / _MEDIAN_ABS_CHANGE_PER_SIGMA if self.changes else 0.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,7 +72,7 @@ class TrendState:
     last_ts: float | None = None
     limit: float | None = None
     suspected_restart: tuple[float, float] | None = None  # (ts, value) awaiting confirmation
-    noise: float = 0.0  # typical sample-to-sample change over the recent buckets
+    noise: float = 0.0  # sample noise over the recent buckets
     verdict: Verdict = field(default=NO_VERDICT)
     life_start: float | None = None
     restarts: int = 0
@@ -95,67 +103,54 @@ def update(
     """Fold one sample (bytes at unix time `ts`) into `state`; pure and O(1) amortised.
 
     Invalid input never raises: a non-finite or negative value, or a sample
-    not newer than the last one, leaves the history untouched.
+    not newer than the last one, leaves the history untouched (a gap).
     """
-    if limit is not None and math.isfinite(limit) and limit > 0:
+    if limit is not None and math.isfinite(limit) and limit > 0 and limit != state.limit:
         state = replace(state, limit=float(limit))
     valid = math.isfinite(ts) and math.isfinite(value) and value >= 0
     if not valid or (state.last_ts is not None and ts <= state.last_ts):
         return state, _result(state, params)
-    if state.suspected_restart is not None:
-        state = _resolve_suspected_restart(state, ts, value, params)
-        if state.last_ts == ts:
+    suspected = state.suspected_restart
+    if suspected is not None:
+        state = replace(state, suspected_restart=None)
+        if _is_below_floor(state, value, params, share=0.5):
+            state = _restart(state, suspected, (ts, value), params)
             return state, _result(state, params)
-    if _is_drop(state, value, params):
+    if _is_below_floor(state, value, params):
+        # Wait for the next sample: one low reading alone may be a glitch.
         state = replace(state, suspected_restart=(ts, value))
-        return state, _result(state, params)
-    state = _fold(state, ts, value, params)
+    else:
+        state = _fold(state, ts, value, params)
     return state, _result(state, params)
 
 
-def _reference_floor(state: TrendState) -> float | None:
-    floors = [state.buckets[-1].floor] if state.buckets else []
-    if state.open is not None:
-        floors.append(state.open.low)
-    return min(floors) if floors else None
-
-
-def _is_drop(state: TrendState, value: float, params: TrendParams) -> bool:
-    floor = _reference_floor(state)
-    if floor is None:
+def _is_below_floor(
+    state: TrendState, value: float, params: TrendParams, share: float = 1.0
+) -> bool:
+    """Is `value` further below the current floor than a restart threshold (times share)?"""
+    if not state.buckets:
+        # No floor and no noise estimate yet: nothing to call a drop against.
         return False
-    noise = state.noise if state.buckets else (state.open.noise() if state.open else 0.0)
-    threshold = max(params.restart_min_drop_fraction * floor, params.restart_noise_multiple * noise)
-    return value < floor - threshold
+    floor = state.buckets[-1].floor
+    if state.open is not None:
+        floor = min(floor, state.open.low)
+    threshold = max(
+        params.restart_min_drop_fraction * floor, params.restart_noise_multiple * state.noise
+    )
+    return value < floor - share * threshold
 
 
-def _resolve_suspected_restart(
-    state: TrendState, ts: float, value: float, params: TrendParams
+def _restart(
+    state: TrendState,
+    drop: tuple[float, float],
+    confirmation: tuple[float, float],
+    params: TrendParams,
 ) -> TrendState:
-    """A drop that the next sample confirms is a restart; one that it contradicts, a glitch."""
-    assert state.suspected_restart is not None
-    drop_ts, drop_value = state.suspected_restart
-    state = replace(state, suspected_restart=None)
-    if not _is_drop(state, value, replace(params, restart_noise_multiple=0.0)):
-        return state
-    start = _bucket_start(drop_ts, params)
-    fresh = OpenBucket(
-        start=start,
-        low=min(drop_value, value),
-        high=max(drop_value, value),
-        last=value,
-        abs_change_sum=abs(value - drop_value),
-        changes=1,
-    )
-    if _bucket_start(ts, params) != start:
-        fresh = OpenBucket(start=_bucket_start(ts, params), low=value, high=value, last=value)
-    return TrendState(
-        open=fresh,
-        last_ts=ts,
-        limit=state.limit,
-        life_start=drop_ts,
-        restarts=state.restarts + 1,
-    )
+    """Begin a new life from the two low samples; only the limit and the count carry over."""
+    fresh = TrendState(limit=state.limit, restarts=state.restarts + 1)
+    for ts, value in (drop, confirmation):
+        fresh = _fold(fresh, ts, value, params)
+    return fresh
 
 
 def _bucket_start(ts: float, params: TrendParams) -> float:
@@ -166,14 +161,15 @@ def _fold(state: TrendState, ts: float, value: float, params: TrendParams) -> Tr
     start = _bucket_start(ts, params)
     current = state.open
     if current is not None and current.start == start:
-        adjacent = state.last_ts is not None and ts - state.last_ts <= params.bucket_seconds
+        changes = current.changes
+        if len(changes) < MAX_CHANGES_PER_BUCKET:
+            changes = (*changes, abs(value - current.last))
         folded = OpenBucket(
             start=start,
             low=min(current.low, value),
             high=max(current.high, value),
             last=value,
-            abs_change_sum=current.abs_change_sum + (abs(value - current.last) if adjacent else 0),
-            changes=current.changes + (1 if adjacent else 0),
+            changes=changes,
         )
         return replace(state, open=folded, last_ts=ts)
     if current is not None:
@@ -191,14 +187,14 @@ def _close(state: TrendState, closing: OpenBucket, params: TrendParams) -> Trend
         for b in state.buckets[-params.floor_buckets :]
         if b.start >= end - params.floor_window_seconds
     ]
+    life_start = closing.start if state.life_start is None else state.life_start
     bucket = Bucket(
         start=closing.start,
         low=closing.low,
         high=closing.high,
         floor=min([closing.low, *in_floor_window]),
         noise=closing.noise(),
-        mature=state.life_start is not None
-        and end - state.life_start >= params.floor_window_seconds,
+        mature=end - life_start >= params.floor_window_seconds,
     )
     horizon = end - params.history_seconds
     kept = [b for b in state.buckets[-params.history_buckets :] if b.start >= horizon]

@@ -36,9 +36,6 @@ class Verdict:
 
 NO_VERDICT = Verdict()
 
-# For independent normal noise, E|x[t] - x[t-1]| = 2 sigma / sqrt(pi).
-_MEAN_ABS_CHANGE_TO_SIGMA = math.sqrt(math.pi) / 2.0
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WindowEvidence:
@@ -47,7 +44,6 @@ class WindowEvidence:
     start: float
     passed: bool
     confidence: float
-    leak_bytes: float
     growth_bytes_per_hour: float
     gates: dict[str, float]  # gate name -> evidence score in [0, 1]
 
@@ -98,16 +94,20 @@ def assess(
         passing = [e for e in evidence if e.confidence >= params.hold_confidence]
     if not passing:
         return Verdict(confidence=confidence)
-    longest = min(passing, key=lambda e: e.start)
+    onset = min(e.start for e in passing)
+    if previous.leaking and previous.onset is not None and previous.onset >= ends[0]:
+        # The leak began no later than first thought: windows that pass come
+        # and go, but its onset, and so the memory it holds, only moves back.
+        onset = min(onset, previous.onset)
     shortest = max(passing, key=lambda e: e.start)
     return Verdict(
         leaking=True,
-        leak_bytes=max(0.0, longest.leak_bytes),
+        leak_bytes=max(0.0, _rise_since(ends, floors, onset)),
         # The most recent window that still proves the trend gives the current rate,
         # which matters for an accelerating leak's time to the limit.
         growth_bytes_per_hour=shortest.growth_bytes_per_hour,
         confidence=confidence,
-        onset=longest.start,
+        onset=onset,
     )
 
 
@@ -135,7 +135,7 @@ def judge_window(
     noise = max(
         # Jitter of the floor predicted from the samples' own noise: robust when
         # the window holds too few independent floors to measure it directly.
-        params.floor_noise_ratio * _MEAN_ABS_CHANGE_TO_SIGMA * median(noises[first:]),
+        params.floor_noise_ratio * median(noises[first:]),
         # A perfectly clean series has no noise at all; 1 ppm of the level
         # keeps the ratio finite without making real noise negligible.
         1e-6 * level,
@@ -148,9 +148,8 @@ def judge_window(
     early, _ = theil_sen(times[: mid + 1], values[: mid + 1])
     late, _ = theil_sen(times[mid:], values[mid:])
     current = floors[-1]
-    start_level = median(values[:3])
+    start_level = _level_at(floors, first)
     earlier = max(floors[:first]) if first else None
-    reference = start_level if earlier is None else max(start_level, earlier)
     rise = current - start_level
     new_high = 1.0 if earlier is None else (current - earlier) / rise if rise > 0 else 0.0
     measures = {
@@ -200,10 +199,26 @@ def judge_window(
         start=times[0],
         passed=all(x >= threshold for x, threshold, _ in measures.values()),
         confidence=min(gates.values()),
-        leak_bytes=current - reference,
         growth_bytes_per_hour=slope * 3600.0,
         gates=gates,
     )
+
+
+def _level_at(floors: Sequence[float], index: int) -> float:
+    """The floor where a window starts: a median of three, so one odd bucket cannot set it."""
+    return median(floors[index : index + 3])
+
+
+def _rise_since(ends: Sequence[float], floors: Sequence[float], onset: float) -> float:
+    """Memory the leak holds: the floor now above its level at the onset.
+
+    The level counted from is the higher of the floor at the onset and every
+    floor before it in this life, so growth back to a level the target had
+    already reached (an oscillation, a recovery) is not attributed to a leak.
+    """
+    at = bisect.bisect_left(ends, onset - 1e-6)
+    reference = max([_level_at(floors, at), *floors[:at]])
+    return floors[-1] - reference
 
 
 def _floor_noise(

@@ -25,7 +25,6 @@ from yaml.resolver import Resolver
 
 from engine.errors import Diagnostic, RuleFileError
 from engine.model import Position
-from engine.units import format_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -137,16 +136,16 @@ def _read_bounded(path: Path, file: str, max_bytes: int) -> bytes:
                 what = "no such file"
             raise _error(file, 1, 1, f"cannot read: {what}")
         size = path.stat().st_size
-        limit = f"the limit is {format_bytes(max_bytes)}"
+        limit = f"the limit is {max_bytes:,} bytes"
         if size > max_bytes:
-            raise _error(file, 1, 1, f"file too large ({format_bytes(size)}; {limit})")
+            raise _error(file, 1, 1, f"file too large ({size:,} bytes; {limit})")
         with path.open("rb") as stream:
             # Read one byte past the limit: a file may grow between stat and read.
             raw = stream.read(max_bytes + 1)
     except OSError as exc:
         raise _error(file, 1, 1, f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
-        raise _error(file, 1, 1, f"file too large (more than {format_bytes(max_bytes)})")
+        raise _error(file, 1, 1, f"file too large (more than {max_bytes:,} bytes)")
     return raw
 
 

@@ -1,0 +1,407 @@
+"""The SQLite state store: alert instances, silences, the outbox and the notification log.
+
+One tick's state change and the notifications it caused are written in ONE
+transaction (`commit_tick`), so after any crash either both are on disk or
+neither is: a notification is never lost, and never enqueued for a state
+change that did not happen. The delivery worker (`engine.delivery`) drains
+the outbox through `claim_due` and the `mark_*` methods.
+
+Threading: one connection guarded by one lock. The scheduler thread commits
+ticks and the delivery thread claims and marks; each call holds the lock only
+for its own statements (never while a notifier sends), so neither waits long.
+Other processes (`memalert silence add`, `memalert status`) open their own
+store on the same file; WAL lets them read while the daemon writes, and writes
+wait up to `BUSY_TIMEOUT` for each other. One daemon per state file: the
+daemon keeps the last committed instances in memory to write only changed rows.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine import store_outbox as outbox
+from engine.errors import MemalertError
+from engine.evaluate import EvalState, InstanceKey, InstanceState
+from engine.model import Matcher, Severity, Silence
+from engine.store_codec import PayloadError, decode_labels, encode_labels, instance_fingerprint
+from engine.store_records import (
+    CommitStats,
+    DeadLetter,
+    OutboxItem,
+    SilenceRecord,
+    StoredAlert,
+    StoreStatus,
+)
+from engine.store_schema import StateStoreError, default_state_path, open_state_db
+
+if TYPE_CHECKING:
+    from engine.routing import Notification
+    from notifiers.base import DeliveryResult
+
+__all__ = [
+    "CommitStats",
+    "DeadLetter",
+    "InvalidSilenceError",
+    "OutboxItem",
+    "SilenceRecord",
+    "StateStore",
+    "StateStoreError",
+    "StoreStatus",
+    "StoredAlert",
+]
+
+
+class InvalidSilenceError(MemalertError, ValueError):
+    """A silence that cannot be added (no matchers, ends before it starts, ...)."""
+
+    exit_code = 2
+
+
+_SELECT_INSTANCES = (
+    "SELECT rule, labels, fingerprint, warning_since, critical_since, firing, firing_since,"
+    " hold_since, last_notified, last_value, updated_at FROM alert_instances"
+    " ORDER BY rule, labels"
+)
+_SELECT_SILENCES = (
+    "SELECT id, matchers, starts, ends, comment, author, created_at, expired_at FROM silences"
+)
+_UPSERT_INSTANCE = (
+    "INSERT INTO alert_instances (rule, labels, fingerprint, warning_since, critical_since,"
+    " firing, firing_since, hold_since, last_notified, last_value, updated_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (rule, labels) DO UPDATE SET warning_since = excluded.warning_since,"
+    " critical_since = excluded.critical_since, firing = excluded.firing,"
+    " firing_since = excluded.firing_since, hold_since = excluded.hold_since,"
+    " last_notified = excluded.last_notified, last_value = excluded.last_value,"
+    " updated_at = excluded.updated_at"
+)
+
+
+class StateStore:
+    """The daemon's memory across restarts, in one SQLite file (see the module doc)."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        env: Mapping[str, str] = os.environ,
+        create: bool = True,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_state_path(env)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = open_state_db(self.path, create=create)
+        # The instances as last committed: commit_tick writes only the difference.
+        self._committed: dict[InstanceKey, InstanceState] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after every commit that enqueued notifications; returns unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # -- alert instances --------------------------------------------------------
+
+    def load_state(self) -> EvalState:
+        """The instances last committed; `series` is left empty (the lookback refills it)."""
+        with self._lock:
+            alerts = self._read_alerts()
+            self._committed = {(a.rule, a.labels): a.state for a in alerts}
+            return EvalState(instances=dict(self._committed))
+
+    def commit_tick(
+        self,
+        state: EvalState,
+        notifications: Sequence[Notification],
+        *,
+        now: float,
+        rule_metrics: Mapping[str, str] | None = None,
+    ) -> CommitStats:
+        """Write the instances that changed and enqueue `notifications`, atomically.
+
+        `rule_metrics` (rule name -> metric) lets written rows carry the
+        instance's current value from `state.series`. On failure nothing is
+        written and the next commit writes the whole difference again.
+        """
+        with self._lock:
+            committed = self._committed_instances()
+            instances = state.instances
+            changed = [
+                (key, inst)
+                for key, inst in instances.items()
+                if (old := committed.get(key)) is not inst and old != inst
+            ]
+            removed = [key for key in committed if key not in instances]
+            metrics = rule_metrics or {}
+            with self._write("saving the tick") as conn:
+                if changed:
+                    conn.executemany(
+                        _UPSERT_INSTANCE,
+                        (_instance_row(k, i, state, metrics, now) for k, i in changed),
+                    )
+                if removed:
+                    conn.executemany(
+                        "DELETE FROM alert_instances WHERE rule = ? AND labels = ?",
+                        ((rule, encode_labels(labels)) for rule, labels in removed),
+                    )
+                outbox.enqueue(conn, notifications, now)
+            self._committed = dict(instances)
+            listeners = list(self._listeners) if notifications else []
+        for listener in listeners:
+            listener()
+        return CommitStats(written=len(changed), deleted=len(removed), enqueued=len(notifications))
+
+    # -- silences ---------------------------------------------------------------
+
+    def add_silence(
+        self,
+        *,
+        matchers: Mapping[str, str],
+        starts: float,
+        ends: float,
+        now: float,
+        comment: str = "",
+        author: str = "",
+    ) -> str:
+        """Store a silence of alerts whose labels match every glob in `matchers`; returns its id."""
+        if not matchers:
+            raise InvalidSilenceError("a silence needs at least one matcher (label=pattern)")
+        if ends <= starts:
+            raise InvalidSilenceError(f"a silence must end after it starts ({ends} <= {starts})")
+        if ends <= now:
+            raise InvalidSilenceError("a silence must end in the future")
+        silence_id = str(uuid.uuid4())
+        with self._write("adding a silence") as conn:
+            conn.execute(
+                "INSERT INTO silences (id, matchers, starts, ends, comment, author, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (silence_id, encode_labels(matchers), starts, ends, comment, author, now),
+            )
+        return silence_id
+
+    def list_silences(self, now: float, *, include_expired: bool = False) -> list[SilenceRecord]:
+        """Active and future silences (and ended ones if asked), by start time."""
+        with self._read("listing silences") as conn:
+            rows = conn.execute(
+                _SELECT_SILENCES + " WHERE :all OR (expired_at IS NULL AND ends > :now)"
+                " ORDER BY starts, id",
+                {"now": now, "all": include_expired},
+            ).fetchall()
+        return [self._silence_record(row) for row in rows]
+
+    def active_silences(self, now: float) -> list[Silence]:
+        with self._read("reading silences") as conn:
+            rows = conn.execute(
+                _SELECT_SILENCES + " WHERE expired_at IS NULL AND starts <= ? AND ends > ?",
+                (now, now),
+            ).fetchall()
+        return [self._silence_record(row).silence for row in rows]
+
+    def expire_silence(self, silence_id: str, now: float) -> bool:
+        """End a silence now; False when no silence with this id is still in force."""
+        with self._write("expiring a silence") as conn:
+            cursor = conn.execute(
+                "UPDATE silences SET expired_at = :now, ends = min(ends, :now)"
+                " WHERE id = :id AND expired_at IS NULL AND ends > :now",
+                {"id": silence_id, "now": now},
+            )
+        return cursor.rowcount == 1
+
+    # -- outbox -----------------------------------------------------------------
+
+    def claim_due(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Pending items due at `now`, oldest first, none behind a notifier's waiting retry.
+
+        Claiming writes nothing: an item stays pending until marked, so a
+        crash after sending repeats it rather than losing it (at-least-once).
+        Callers in one process serialise their claims (the worker has a lock).
+        """
+        with self._read("reading the outbox") as conn:
+            return outbox.claim_due(conn, now, limit)
+
+    def next_attempt_at(self) -> float | None:
+        """When the earliest notifier's head item is due; None when nothing is pending."""
+        with self._read("reading the outbox") as conn:
+            return outbox.next_head_attempt(conn)
+
+    def mark_delivered(self, item_id: int, result: DeliveryResult, now: float) -> bool:
+        """Record a confirmed send; False if the item was not pending (already handled)."""
+        with self._write("recording a delivery") as conn:
+            return outbox.mark_delivered(conn, item_id, result, now)
+
+    def mark_retry(self, item_id: int, error: str, next_attempt_at: float) -> bool:
+        with self._write("scheduling a retry") as conn:
+            return outbox.mark_retry(conn, item_id, error, next_attempt_at)
+
+    def mark_dead(
+        self, item_id: int, reason: str, now: float, *, result: DeliveryResult | None = None
+    ) -> bool:
+        """Give up on an item; `result` is the failed attempt's, None when none was made."""
+        with self._write("recording a dead letter") as conn:
+            return outbox.mark_dead(conn, item_id, reason, now, result)
+
+    def prune(self, before: float) -> int:
+        """Delete delivered and dead items and log rows finished before `before`."""
+        with self._write("pruning the outbox") as conn:
+            return outbox.prune(conn, before)
+
+    # -- status -----------------------------------------------------------------
+
+    def status(self, now: float, *, dead_letters: int = 20) -> StoreStatus:
+        """Alerts, silences in force, the outbox backlog and the newest dead letters."""
+        with self._read("reading the status") as conn:
+            backlog, oldest = outbox.backlog(conn)
+            dead_total, dead = outbox.dead_letters(conn, dead_letters)
+            return StoreStatus(
+                alerts=tuple(self._read_alerts()),
+                silences=tuple(self.list_silences(now)),
+                backlog=backlog,
+                oldest_pending_at=oldest,
+                dead_letters=dead,
+                dead_total=dead_total,
+            )
+
+    # -- internals --------------------------------------------------------------
+
+    def _committed_instances(self) -> dict[InstanceKey, InstanceState]:
+        if self._committed is None:
+            # A commit before any load must still delete rows the state dropped.
+            self._committed = {(a.rule, a.labels): a.state for a in self._read_alerts()}
+        return self._committed
+
+    def _read_alerts(self) -> list[StoredAlert]:
+        with self._read("reading alert instances") as conn:
+            rows = conn.execute(_SELECT_INSTANCES).fetchall()
+        return [self._stored_alert(row) for row in rows]
+
+    def _stored_alert(self, row: tuple[Any, ...]) -> StoredAlert:
+        rule, labels_json = row[0], row[1]
+        try:
+            labels = decode_labels(labels_json)
+            firing = None if row[5] is None else Severity.parse(row[5])
+        except (PayloadError, KeyError) as exc:
+            raise StateStoreError(
+                f"state file {self.path}: alert instance {rule!r} {labels_json}: {exc}"
+            ) from exc
+        return StoredAlert(
+            rule=rule,
+            labels=labels,
+            fingerprint=row[2],
+            state=InstanceState(
+                active_since=(row[3], row[4]),
+                firing=firing,
+                firing_since=row[6],
+                hold_since=row[7],
+                last_notified=row[8],
+            ),
+            last_value=row[9],
+            updated_at=row[10],
+        )
+
+    def _silence_record(self, row: tuple[Any, ...]) -> SilenceRecord:
+        silence_id, matchers_json, starts, ends, comment, author, created_at, expired_at = row
+        try:
+            matchers = decode_labels(matchers_json)
+        except PayloadError as exc:
+            raise StateStoreError(f"state file {self.path}: silence {silence_id}: {exc}") from exc
+        return SilenceRecord(
+            silence=Silence(
+                matchers=tuple(Matcher.compile(k, v) for k, v in matchers.items()),
+                starts=starts,
+                ends=ends,
+                comment=comment,
+                author=author,
+                id=silence_id,
+            ),
+            created_at=created_at,
+            expired_at=expired_at,
+        )
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StateStoreError(f"state file {self.path}: the store is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front, so a
+        concurrent writer makes us wait (busy timeout) instead of failing half-way."""
+        with self._lock, self._transaction("BEGIN IMMEDIATE", what) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for multi-statement reads (re-entrant inside a write)."""
+        with self._lock:
+            conn = self._connection()
+            if conn.in_transaction:
+                yield conn
+                return
+            with self._transaction("BEGIN", what) as conn:
+                yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str, what: str) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute(begin)
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error | PayloadError):
+                raise StateStoreError(f"state file {self.path}: {what} failed: {exc}") from exc
+            raise
+
+
+def _instance_row(
+    key: InstanceKey,
+    inst: InstanceState,
+    state: EvalState,
+    rule_metrics: Mapping[str, str],
+    now: float,
+) -> tuple[Any, ...]:
+    rule, labels = key
+    metric = rule_metrics.get(rule)
+    sample = None if metric is None else state.series.get((metric, labels))
+    return (
+        rule,
+        encode_labels(labels),
+        instance_fingerprint(rule, labels),
+        inst.active_since[0],
+        inst.active_since[1],
+        None if inst.firing is None else inst.firing.label,
+        inst.firing_since,
+        inst.hold_since,
+        inst.last_notified,
+        None if sample is None else sample.value,
+        now,
+    )

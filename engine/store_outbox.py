@@ -1,0 +1,183 @@
+"""The outbox and the notification log, as statements on an open connection.
+
+`engine.store.StateStore` runs each of these inside its own transaction and
+lock; they are kept apart so the queueing rules (head-of-line per notifier,
+what a finished item leaves in the log) read in one place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from engine.store_codec import (
+    PayloadError,
+    decode_notification,
+    encode_alert_list,
+    encode_notification,
+    encode_url_results,
+)
+from engine.store_records import DeadLetter, OutboxItem
+
+if TYPE_CHECKING:
+    from engine.routing import Notification
+    from notifiers.base import DeliveryResult
+
+# Head-of-line per notifier: a row is due only if no older pending row of the
+# same notifier waits for a later retry, so "resolved" never overtakes "firing".
+_CLAIM_DUE = """
+    WITH blocked AS (
+        SELECT notifier, min(id) AS first_id FROM outbox
+        WHERE status = 'pending' AND next_attempt_at > :now GROUP BY notifier
+    )
+    SELECT id, notifier, created_at, payload, attempts, next_attempt_at, last_error
+    FROM outbox AS o LEFT JOIN blocked AS b USING (notifier)
+    WHERE o.status = 'pending' AND o.next_attempt_at <= :now
+      AND (b.first_id IS NULL OR o.id < b.first_id)
+    ORDER BY o.id LIMIT :limit
+"""
+# SQLite returns the bare column of the row holding min(id): each notifier's head.
+_NEXT_HEAD_ATTEMPT = """
+    SELECT min(next_attempt_at) FROM (
+        SELECT min(id), next_attempt_at FROM outbox WHERE status = 'pending' GROUP BY notifier
+    )
+"""
+
+
+def enqueue(conn: sqlite3.Connection, notifications: Sequence[Notification], now: float) -> None:
+    for notification in notifications:
+        # Encoded inside the caller's transaction: a payload that cannot be
+        # written takes the tick's state change down with it.
+        conn.execute(
+            "INSERT INTO outbox (notifier, created_at, payload, next_attempt_at)"
+            " VALUES (?, ?, ?, ?)",
+            (notification.notifier, now, encode_notification(notification), now),
+        )
+
+
+def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxItem]:
+    rows = conn.execute(_CLAIM_DUE, {"now": now, "limit": limit}).fetchall()
+    return [
+        OutboxItem(
+            id=row[0],
+            notifier=row[1],
+            created_at=row[2],
+            payload=row[3],
+            attempts=row[4],
+            next_attempt_at=row[5],
+            last_error=row[6],
+        )
+        for row in rows
+    ]
+
+
+def next_head_attempt(conn: sqlite3.Connection) -> float | None:
+    value = conn.execute(_NEXT_HEAD_ATTEMPT).fetchone()[0]
+    return None if value is None else float(value)
+
+
+def mark_delivered(
+    conn: sqlite3.Connection, item_id: int, result: DeliveryResult, now: float
+) -> bool:
+    cursor = conn.execute(
+        "UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = '',"
+        " attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+        (now, item_id),
+    )
+    if cursor.rowcount:
+        _log_outcome(conn, item_id, now=now, outcome="delivered", result=result, detail="")
+    return cursor.rowcount == 1
+
+
+def mark_retry(conn: sqlite3.Connection, item_id: int, error: str, next_attempt_at: float) -> bool:
+    cursor = conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (error, next_attempt_at, item_id),
+    )
+    return cursor.rowcount == 1
+
+
+def mark_dead(
+    conn: sqlite3.Connection,
+    item_id: int,
+    reason: str,
+    now: float,
+    result: DeliveryResult | None,
+) -> bool:
+    attempted = 0 if result is None else 1
+    cursor = conn.execute(
+        "UPDATE outbox SET status = 'dead', dead_at = ?, last_error = ?,"
+        " attempts = attempts + ? WHERE id = ? AND status = 'pending'",
+        (now, reason, attempted, item_id),
+    )
+    if cursor.rowcount:
+        _log_outcome(conn, item_id, now=now, outcome="dead", result=result, detail=reason)
+    return cursor.rowcount == 1
+
+
+def prune(conn: sqlite3.Connection, before: float) -> int:
+    outbox = conn.execute(
+        "DELETE FROM outbox WHERE (status = 'delivered' AND delivered_at < :t)"
+        " OR (status = 'dead' AND dead_at < :t)",
+        {"t": before},
+    ).rowcount
+    logged = conn.execute("DELETE FROM notification_log WHERE at < ?", (before,)).rowcount
+    return outbox + logged
+
+
+def backlog(conn: sqlite3.Connection) -> tuple[int, float | None]:
+    """How many items are pending, and when the oldest was created."""
+    count, oldest = conn.execute(
+        "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'"
+    ).fetchone()
+    return int(count), oldest
+
+
+def dead_letters(conn: sqlite3.Connection, limit: int) -> tuple[int, tuple[DeadLetter, ...]]:
+    """How many items are dead, and the newest `limit` of them."""
+    total = conn.execute("SELECT count(*) FROM outbox WHERE status = 'dead'").fetchone()[0]
+    rows = conn.execute(
+        "SELECT id, notifier, created_at, dead_at, attempts, last_error, payload FROM outbox"
+        " WHERE status = 'dead' ORDER BY dead_at DESC, id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    letters = tuple(
+        DeadLetter(
+            id=r[0],
+            notifier=r[1],
+            created_at=r[2],
+            dead_at=r[3],
+            attempts=r[4],
+            reason=r[5],
+            payload=r[6],
+        )
+        for r in rows
+    )
+    return int(total), letters
+
+
+def _log_outcome(
+    conn: sqlite3.Connection,
+    item_id: int,
+    *,
+    now: float,
+    outcome: str,
+    result: DeliveryResult | None,
+    detail: str,
+) -> None:
+    """Say what was sent where and how each URL answered; it outlives the outbox row."""
+    notifier, attempts, payload = conn.execute(
+        "SELECT notifier, attempts, payload FROM outbox WHERE id = ?", (item_id,)
+    ).fetchone()
+    try:
+        alerts = encode_alert_list(decode_notification(payload))
+    except PayloadError:
+        alerts = "[]"  # unreadable: the dead letter keeps the raw payload
+    conn.execute(
+        "INSERT INTO notification_log"
+        " (outbox_id, notifier, at, outcome, attempts, alerts, urls, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (item_id, notifier, now, outcome, attempts, alerts, encode_url_results(result), detail),
+    )
