@@ -3,12 +3,15 @@
 Target (issue 2): under 1 s. Every rule is different (metric, thresholds with
 units, `where`, `recover`, labels, its own summary template, notify), so no
 cache makes the figure look better than a real file would.
+The CLI figure is printed as wall and CPU time: on a shared, loaded machine the
+wall time includes waiting for a core.
 Run: python bench/check_speed.py [--rules N] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -74,20 +77,28 @@ def main() -> None:
             timings.append(time.perf_counter() - start)
         if problems:
             sys.exit(f"the generated file should be valid; first problem: {problems[0]}")
-        best, median = min(timings), statistics.median(timings)
+        # The first run is what one `memalert check` pays; later runs in the same
+        # process reuse cached templates and the compiled schema.
+        cold, warm = timings[0], statistics.median(timings[1:] or timings)
         size_kib = path.stat().st_size / 1024
         print(f"file: {args.rules} rules, {size_kib:.0f} KiB")
         print(
-            f"check_paths median: {median:.3f} s  best {best:.3f} s  "
-            f"(target < {TARGET_S:.1f} s)  ratio {median / TARGET_S:.2f}"
+            f"check_paths first run: {cold:.3f} s  (target < {TARGET_S:.1f} s)  "
+            f"ratio {cold / TARGET_S:.2f}"
         )
+        print(f"check_paths warm median: {warm:.3f} s")
         command = _cli_command()
         start = time.perf_counter()
+        cpu_before = os.times()
         done = subprocess.run([*command, "check", str(path)], capture_output=True, check=False)
         elapsed = time.perf_counter() - start
+        cpu_after = os.times()
+        cpu = (cpu_after.children_user - cpu_before.children_user) + (
+            cpu_after.children_system - cpu_before.children_system
+        )
         verdict = "ok" if done.returncode == 0 else f"exit {done.returncode}"
         print(
-            f"memalert check (whole CLI, one run, {verdict}): {elapsed:.3f} s  "
+            f"memalert check (whole CLI, {verdict}): {elapsed:.3f} s wall, {cpu:.3f} s CPU  "
             f"(target < {TARGET_S:.1f} s)  ratio {elapsed / TARGET_S:.2f}"
         )
 

@@ -10,13 +10,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from engine.alert_engine import AlertEngine
     from engine.analyzer import AllocationAnalyzer
     from engine.leaks import LeakDetector
     from engine.tracker import MemoryTracker
 
-__all__ = ["AllocationAnalyzer", "LeakDetector", "MemoryTracker"]
+__all__ = ["AlertEngine", "AllocationAnalyzer", "LeakDetector", "MemoryTracker"]
 
 _HOMES = {
+    "AlertEngine": "engine.alert_engine",
     "AllocationAnalyzer": "engine.analyzer",
     "LeakDetector": "engine.leaks",
     "MemoryTracker": "engine.tracker",

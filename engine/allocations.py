@@ -53,7 +53,7 @@ class RecordingAnomalies:
     over_deallocated_bytes: int
 
 
-def checked_size(size: object, what: str) -> int:
+def _checked_size(size: object, what: str) -> int:
     """Slow path for sizes that are not a plain non-negative int: accept int-likes, else raise."""
     if isinstance(size, bool):
         raise TypeError(f"{what} size must be an int number of bytes, got {size!r}")
@@ -107,7 +107,7 @@ class AllocationLog:
     ) -> None:
         """Record `size` bytes allocated by `operation` in `component` (O(1), lock-free)."""
         if size.__class__ is not int or size < 0 or operation.__class__ is not str:
-            size = checked_size(size, "allocation")
+            size = _checked_size(size, "allocation")
             _checked_name(operation, "operation")
         if timestamp is None:
             timestamp = self._clock()
@@ -127,7 +127,7 @@ class AllocationLog:
     def record_deallocation(self, component: str, size: int) -> None:
         """Record `size` bytes freed by `component`; see the docs for mismatched frees."""
         if size.__class__ is not int or size < 0:
-            size = checked_size(size, "deallocation")
+            size = _checked_size(size, "deallocation")
         pending = self._pending.get(component) if component.__class__ is str else None
         if pending is None:
             _checked_name(component, "component")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from engine.commands import add_daemon_commands
 from engine.dryrun import run_dry_run
 from engine.errors import MemalertError, RuleFileError
 from engine.model import Severity
@@ -52,6 +53,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     return run_test_files(args.testfiles, _print)
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from engine.record import run_record  # noqa: PLC0415 - the tracker loads only to record
+
+    return run_record(args.rules, out=args.out, duration=args.duration)
+
+
 def _report(exc: MemalertError) -> None:
     diagnostics = getattr(exc, "diagnostics", None)
     if diagnostics:
@@ -86,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     test = commands.add_parser("test", help="run promtool-style rule unit tests")
     test.add_argument("testfiles", nargs="+", metavar="TESTFILE", help="test files or directories")
     test.set_defaults(handler=cmd_test)
+
+    record = commands.add_parser("record", help="sample the rules' targets into observations")
+    record.add_argument("--rules", nargs="+", required=True, metavar="RULES", help="rule files")
+    record.add_argument("--out", required=True, metavar="FILE", help="JSON Lines ('-': stdout)")
+    record.add_argument("--duration", metavar="D", help="stop after D (e.g. 10m); default: Ctrl-C")
+    record.set_defaults(handler=cmd_record)
+
+    add_daemon_commands(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from its one tick thread.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ __all__ = ["DETECTOR_METRICS", "TrendDetector", "TrendParams", "TrendResult"]
 # USS excludes pages shared with other processes, so it is the better leak
 # signal; RSS is the fallback when USS is not readable.
 SOURCE_METRICS = ("uss_bytes", "rss_bytes")
+_INPUT_METRICS = frozenset((*SOURCE_METRICS, "limit_bytes", "up"))
 DETECTOR_METRICS = (
     "leak_bytes",
     "leak_growth_bytes_per_hour",
@@ -40,9 +42,9 @@ DETECTOR_METRICS = (
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _TargetTick:
-    """One target's inputs in one tick."""
+    """One target's inputs in one call: its source samples in time order, limit, up flag."""
 
-    source: Sample
+    sources: tuple[Sample, ...]
     limit: float | None
     up: bool
 
@@ -70,51 +72,55 @@ class TrendDetector:
         return {target: tracked.result for target, tracked in self._targets.items()}
 
     def observe(self, samples: Iterable[Sample]) -> list[Sample]:
-        """Fold one tick's raw samples in; return the detector samples for that tick."""
+        """Fold one tick's raw samples in; return the detector samples for that tick.
+
+        A replay may hand over several samples of a target at once (recorded
+        more often than the rules evaluate): all are folded in, in time order,
+        and the result of the newest is returned.
+        """
         out: list[Sample] = []
         for target, tick in _group(samples).items():
             tracked = self._advance(target, tick)
             self._targets[target] = tracked
-            out.extend(_detector_samples(tick.source, tracked.result))
+            out.extend(_detector_samples(tick.sources[-1], tracked.result))
         return out
 
     def _advance(self, target: str, tick: _TargetTick) -> _Tracked:
         previous = self._targets.get(target)
-        metric = tick.source.metric
+        metric = tick.sources[-1].metric
         state = TrendState()
+        result = None
         if previous is not None:
             # USS and RSS differ by the shared pages; switching between them
             # would read as a step, so a new source starts a new history.
             state = previous.state if previous.metric == metric else TrendState()
-        if not tick.up:
+        for sample in tick.sources:
             # A target that is down keeps its history: a gap is not a reset.
-            state, result = update(state, tick.source.ts, float("nan"), tick.limit, self._params)
-        else:
-            state, result = update(
-                state, tick.source.ts, tick.source.value, tick.limit, self._params
-            )
+            value = sample.value if tick.up else math.nan
+            state, result = update(state, sample.ts, value, tick.limit, self._params)
+        assert result is not None  # a _TargetTick always has a source sample
         return _Tracked(metric=metric, state=state, result=result)
 
 
 def _group(samples: Iterable[Sample]) -> dict[str, _TargetTick]:
-    """Pick each target's source sample (USS over RSS), limit and up flag."""
-    by_target: dict[str, dict[str, Sample]] = {}
+    """Pick each target's source samples (USS over RSS), latest limit and up flag."""
+    by_target: dict[str, dict[str, list[Sample]]] = {}
     for sample in samples:
         target = sample.labels.get("target")
-        if not target or sample.metric not in (*SOURCE_METRICS, "limit_bytes", "up"):
+        if not target or sample.metric not in _INPUT_METRICS:
             continue
-        by_target.setdefault(target, {})[sample.metric] = sample
+        by_target.setdefault(target, {}).setdefault(sample.metric, []).append(sample)
     ticks: dict[str, _TargetTick] = {}
     for target, metrics in by_target.items():
-        source = next((metrics[m] for m in SOURCE_METRICS if m in metrics), None)
-        if source is None:
+        sources = next((metrics[m] for m in SOURCE_METRICS if m in metrics), None)
+        if sources is None:
             continue
-        limit = metrics.get("limit_bytes")
-        up = metrics.get("up")
+        limits = metrics.get("limit_bytes")
+        ups = metrics.get("up")
         ticks[target] = _TargetTick(
-            source=source,
-            limit=limit.value if limit is not None else None,
-            up=up is None or up.value != 0,
+            sources=tuple(sorted(sources, key=lambda s: s.ts)),
+            limit=max(limits, key=lambda s: s.ts).value if limits else None,
+            up=not ups or max(ups, key=lambda s: s.ts).value != 0,
         )
     return ticks
 

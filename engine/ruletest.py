@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from engine.errors import Diagnostic, InputError, RuleFileError
 from engine.evaluate import AlertView, active_alerts
@@ -26,6 +27,7 @@ from engine.messages import describe_labels
 from engine.model import Labels, RuleSet, Sample, Severity
 from engine.pipeline import Pipeline
 from engine.rules import load_rules
+from engine.schemacheck import did_you_mean
 from engine.series import SeriesError, expand_values
 from engine.units import UnitError, format_duration, parse_duration
 from engine.yamlsource import Document, load_yaml
@@ -114,8 +116,9 @@ def load_test_file(path: str | Path) -> RuleTestFile:
     """Read and validate a test file and the rule files it names; InputError if bad."""
     document = load_yaml(path)
     problems = [
-        _diagnostic(document, list(error.absolute_path), error.message)
+        problem
         for error in _VALIDATOR.iter_errors(document.data)
+        for problem in _schema_problems(document, error)
     ]
     if problems:
         raise InputError(problems)
@@ -137,6 +140,27 @@ def load_test_file(path: str | Path) -> RuleTestFile:
     )
 
 
+def _schema_problems(document: Document, error: ValidationError) -> list[Diagnostic]:
+    """jsonschema's finding at its YAML position; unknown keys named with a suggestion."""
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = (
+            sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+        )
+        return [
+            Diagnostic(
+                file=document.file,
+                line=(pos := document.position([*where, key], key=True)).line,
+                col=pos.col,
+                message=f"unknown key {key!r}{did_you_mean(key, allowed)}",
+            )
+            for key in error.instance
+            if key not in allowed
+        ]
+    label = "/".join(str(p) for p in where) or "the test file"
+    return [_diagnostic(document, where, f"{label}: {error.message}")]
+
+
 def _diagnostic(document: Document, where: Sequence[str | int], message: str) -> Diagnostic:
     position = document.position(where)
     return Diagnostic(file=document.file, line=position.line, col=position.col, message=message)
@@ -147,9 +171,9 @@ def _duration(
 ) -> float:
     node: Any = document.data
     for key in where:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        in_dict = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and key < len(node)
+        if in_dict or in_list:
             node = node[key]
         else:
             return default

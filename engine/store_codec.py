@@ -11,6 +11,8 @@ Payload (version 1):
      "events": [{"event": "firing", "at": ..., "rule": "...", "metric": "...",
                  "severity": "warning", "labels": {"target": "api"}, "value": 1.5e8,
                  "threshold": 1e8, "summary": "...", "silenced": false,
+                 "related": {"leak_growth_bytes_per_hour": 5e6},
+                 "top_sites": [["cache.py:42", 4.2e7]],
                  "active_since": ..., "firing_since": ..., "reason": ""}]}
 
 Non-finite numbers are written as Python's json writes them (`Infinity`, `NaN`).
@@ -18,6 +20,7 @@ Non-finite numbers are written as Python's json writes them (`Infinity`, `NaN`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -83,7 +86,7 @@ def encode_notification(notification: Notification) -> str:
             "version": PAYLOAD_VERSION,
             "notifier": notification.notifier,
             "at": _number(notification.at),
-            "events": [_encode_event(event) for event in notification.events],
+            "events": [_encode_event(e, i) for i, e in enumerate(notification.events)],
         }
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
@@ -176,6 +179,24 @@ def _severity(value: Any) -> Severity:
         raise PayloadError(f"unknown severity {value!r}") from None
 
 
+def _numbers_by_name(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise PayloadError(f"expected an object of numbers, got {value!r}")
+    return {k: _number(v) for k, v in value.items()}
+
+
+def _sites(value: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(pair, list | tuple) and len(pair) == 2 for pair in value
+    ):
+        raise PayloadError(f"expected a list of [site, bytes] pairs, got {value!r}")
+    return tuple((_text(site), _number(grown)) for site, grown in value)
+
+
+def _site_list(value: tuple[tuple[str, float], ...]) -> list[list[Any]]:
+    return [[site, grown] for site, grown in _sites(value)]
+
+
 def _severity_label(value: Severity) -> str:
     return value.label
 
@@ -196,16 +217,28 @@ EVENT_FIELDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "threshold": (_optional_number, _optional_number),
     "summary": (_text, _text),
     "silenced": (_flag, _flag),
+    "related": (_numbers_by_name, _numbers_by_name),
+    "top_sites": (_site_list, _sites),
     "active_since": (_optional_number, _optional_number),
     "firing_since": (_optional_number, _optional_number),
     "reason": (_text, _text),
 }
 
 
-def _encode_event(event: AlertEvent) -> dict[str, Any]:
+_REQUIRED_EVENT_FIELDS = frozenset(
+    f.name
+    for f in dataclasses.fields(AlertEvent)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+
+
+def _encode_event(event: AlertEvent, index: int) -> dict[str, Any]:
     encoded: dict[str, Any] = {"event": event.event}
     for name, (encode, _) in EVENT_FIELDS.items():
-        encoded[name] = encode(getattr(event, name))
+        try:
+            encoded[name] = encode(getattr(event, name))
+        except PayloadError as exc:
+            raise PayloadError(f"events[{index}].{name}: {exc}") from None
     return encoded
 
 
@@ -215,9 +248,12 @@ def _decode_event(value: Any, index: int) -> AlertEvent:
     kind = EVENT_KINDS.get(value.get("event", ""))
     if kind is None:
         raise PayloadError(f"events[{index}]: unknown event {value.get('event')!r}")
+    # A field missing from the payload takes its default, so a field added in a
+    # later release still reads payloads queued before the upgrade.
     fields = {
         name: _field(value, name, decode, where=f"events[{index}].")
         for name, (_, decode) in EVENT_FIELDS.items()
+        if name in value or name in _REQUIRED_EVENT_FIELDS
     }
     return kind(**fields)
 

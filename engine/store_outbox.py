@@ -18,7 +18,7 @@ from engine.store_codec import (
     encode_notification,
     encode_url_results,
 )
-from engine.store_records import DeadLetter, OutboxItem
+from engine.store_records import DeadLetter, OutboxCounts, OutboxItem
 
 if TYPE_CHECKING:
     from engine.routing import Notification
@@ -127,23 +127,22 @@ def prune(conn: sqlite3.Connection, before: float) -> int:
     return outbox + logged
 
 
-def backlog(conn: sqlite3.Connection) -> tuple[int, float | None]:
-    """How many items are pending, and when the oldest was created."""
-    count, oldest = conn.execute(
+def counts(conn: sqlite3.Connection) -> OutboxCounts:
+    backlog, oldest = conn.execute(
         "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'"
     ).fetchone()
-    return int(count), oldest
+    dead = conn.execute("SELECT count(*) FROM outbox WHERE status = 'dead'").fetchone()[0]
+    return OutboxCounts(backlog=int(backlog), oldest_pending_at=oldest, dead_total=int(dead))
 
 
-def dead_letters(conn: sqlite3.Connection, limit: int) -> tuple[int, tuple[DeadLetter, ...]]:
-    """How many items are dead, and the newest `limit` of them."""
-    total = conn.execute("SELECT count(*) FROM outbox WHERE status = 'dead'").fetchone()[0]
+def dead_letters(conn: sqlite3.Connection, limit: int) -> tuple[DeadLetter, ...]:
+    """The newest `limit` dead letters, newest first."""
     rows = conn.execute(
         "SELECT id, notifier, created_at, dead_at, attempts, last_error, payload FROM outbox"
         " WHERE status = 'dead' ORDER BY dead_at DESC, id DESC LIMIT ?",
         (limit,),
     ).fetchall()
-    letters = tuple(
+    return tuple(
         DeadLetter(
             id=r[0],
             notifier=r[1],
@@ -155,7 +154,6 @@ def dead_letters(conn: sqlite3.Connection, limit: int) -> tuple[int, tuple[DeadL
         )
         for r in rows
     )
-    return int(total), letters
 
 
 def _log_outcome(

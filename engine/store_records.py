@@ -78,6 +78,15 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxCounts:
+    """The outbox at a glance: cheap enough to read every tick (no alert rows decoded)."""
+
+    backlog: int
+    oldest_pending_at: float | None
+    dead_total: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StoreStatus:
     alerts: tuple[StoredAlert, ...]
     silences: tuple[SilenceRecord, ...]

@@ -56,13 +56,13 @@ _INITIAL_SCHEMA = (
         critical_since REAL,
         firing TEXT CHECK (firing IN ('warning', 'critical')),
         firing_since REAL,
-        hold_since REAL,
+        warning_hold_since REAL,
+        critical_hold_since REAL,
         last_notified REAL,
         last_value REAL,
         updated_at REAL NOT NULL,
         PRIMARY KEY (rule, labels)
     ) WITHOUT ROWID""",
-    "CREATE INDEX alert_instances_fingerprint ON alert_instances (fingerprint)",
     """CREATE TABLE silences (
         id TEXT PRIMARY KEY,
         matchers TEXT NOT NULL,
@@ -181,10 +181,7 @@ def migrate(
         # Read inside the lock: another process may have migrated meanwhile.
         current = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if current > known:
-            raise StateStoreError(
-                f"state file {path}: schema version {current} is newer than this memalert "
-                f"knows ({known}); upgrade memalert or pass another --state file"
-            )
+            raise _newer_schema(path, current, known)
         for step in migrations[current:]:
             log.info("state file %s: migrating to v%d (%s)", path, step.version, step.description)
             for statement in step.statements:
@@ -201,14 +198,15 @@ def migrate(
 
 
 def _create_private(path: Path) -> None:
-    # XDG: the state directory is the user's alone.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        # Created 0600 before SQLite sees it; SQLite gives -wal and -shm the
-        # database file's mode, so those are private too.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _OWNER_ONLY)
-    except FileExistsError:
-        return  # another process won the race; its file is checked like any other
+        # XDG: the state directory is the user's alone.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            # Created 0600 before SQLite sees it; SQLite gives -wal and -shm the
+            # database file's mode, so those are private too.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _OWNER_ONLY)
+        except FileExistsError:
+            return  # another process won the race; its file is checked like any other
     except OSError as exc:
         raise StateStoreError(f"state file {path}: cannot create: {exc.strerror}") from exc
     os.close(fd)
@@ -225,8 +223,12 @@ def _tighten_permissions(path: Path) -> None:
             try:
                 candidate.chmod(_OWNER_ONLY)
             except OSError as exc:
-                log.warning("state file %s has mode %o and cannot be made 0600: %s",
-                            candidate, mode, exc.strerror)  # fmt: skip
+                log.warning(
+                    "state file %s has mode %o and cannot be made 0600: %s",
+                    candidate,
+                    mode,
+                    exc.strerror,
+                )
             else:
                 log.warning("state file %s had mode %o; changed to 0600", candidate, mode)
 
@@ -235,20 +237,31 @@ def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse anything but an empty file or a sound memalert database (read-only checks)."""
     try:
         application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
     except sqlite3.DatabaseError as exc:
         raise StateStoreError(
-            f"state file {path}: not a usable memalert state file ({exc}); "
-            "it was left untouched: move it aside or pass another --state file"
+            f"state file {path}: not a usable memalert state file ({exc}); it was left "
+            "untouched: restore a backup, move it aside or pass another --state file"
         ) from exc
     if application_id != APPLICATION_ID and (application_id != 0 or tables):
         raise StateStoreError(
             f"state file {path}: an SQLite database of another application; "
             "it was left untouched: pass another --state file"
         )
+    if version > SCHEMA_VERSION:
+        # Refused before anything (WAL mode, migrations) writes to the file.
+        raise _newer_schema(path, version, SCHEMA_VERSION)
     if problems != ["ok"]:
         raise StateStoreError(
             f"state file {path}: damaged ({'; '.join(problems)}); it was left untouched: "
             "restore a backup or move it aside (see docs/operations.md)"
         )
+
+
+def _newer_schema(path: Path | str, version: int, known: int) -> StateStoreError:
+    return StateStoreError(
+        f"state file {path}: schema version {version} is newer than this memalert knows "
+        f"({known}); it was left untouched: upgrade memalert or pass another --state file"
+    )

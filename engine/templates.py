@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
@@ -21,7 +22,7 @@ from engine.units import format_bytes, format_duration, format_percent
 from engine.vocabulary import METRICS, Unit
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from jinja2.runtime import Context
 
@@ -49,18 +50,31 @@ TEMPLATE_VARIABLES: frozenset[str] = frozenset(
 # Names Jinja defines inside loops, macros and call blocks.
 _JINJA_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs"})
 _MAX_REPEAT = 10_000
-_MAX_EXPONENT = 1_000
+_MAX_POWER_BITS = 10_000
 
 
-def _none_as_na(format_number: Any) -> Any:
+def _none_as_na(format_number: Callable[[float], str]) -> Callable[[float | None], str]:
     """Filters show `n/a` for a value the engine does not have yet (growth before a trend)."""
 
-    def apply(value: object) -> str:
-        if value is None:
-            return "n/a"
-        return str(format_number(float(value)))  # type: ignore[arg-type]
+    def apply(value: float | None) -> str:
+        return "n/a" if value is None else format_number(float(value))
 
     return apply
+
+
+def _power_bits(base: object, exponent: object) -> float:
+    """About how many bits `base ** exponent` takes (0 when it cannot grow large)."""
+    numbers = (int, float)
+    if not isinstance(base, numbers) or not isinstance(exponent, numbers) or abs(base) <= 1:
+        return 0.0
+    return float(exponent) * math.log2(abs(base))
+
+
+def _number(value: float | None, digits: int | None = None) -> str:
+    """`1500` -> `1500`; with `digits`, that many decimals: `number(1)` -> `12.3`."""
+    if value is None:
+        return "n/a"
+    return f"{float(value):g}" if digits is None else f"{float(value):.{digits}f}"
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -69,8 +83,8 @@ class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
     def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large")
+        if operator_name == "**" and _power_bits(left, right) > _MAX_POWER_BITS:
+            raise SecurityError("a power too large to compute")
         if operator_name == "*":
             for count, other in ((left, right), (right, left)):
                 repeats = isinstance(count, int) and isinstance(other, str | list | tuple)
@@ -84,6 +98,7 @@ def _make_environment() -> _Environment:
     env.filters["bytes"] = _none_as_na(format_bytes)
     env.filters["percent"] = _none_as_na(format_percent)
     env.filters["duration"] = _none_as_na(format_duration)
+    env.filters["number"] = _number
     return env
 
 
@@ -181,10 +196,10 @@ def format_value(metric: str, value: float) -> str:
     if unit is Unit.RATIO:
         return format_percent(value)
     if unit is Unit.PERCENT:
-        return f"{value:.1f}%"
+        return f"{_number(value, 1)}%"
     if unit is Unit.SECONDS:
         return format_duration(value)
-    return f"{value:g}"
+    return _number(value)
 
 
 def _unit_of(metric: str) -> Unit:
@@ -203,13 +218,15 @@ _VALUE_FILTERS = {
     Unit.BYTES_PER_HOUR: " | bytes ~ '/h'",
     Unit.RATIO: " | percent",
     Unit.SECONDS: " | duration",
+    Unit.PERCENT: " | number(1) ~ '%'",
+    Unit.COUNT: " | number",
 }
 
 
 @functools.lru_cache(maxsize=64)
 def default_summary(metric: str) -> str:
     """The summary template for a rule without one, with values in the metric's unit."""
-    shown = _VALUE_FILTERS.get(_unit_of(metric), "")
+    shown = _VALUE_FILTERS[_unit_of(metric)]
     return (
         "{{ rule }} {{ severity }}{% if state is defined %} {{ state }}{% endif %}: "
         "{{ metric }} of {{ target }}"

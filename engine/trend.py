@@ -128,8 +128,9 @@ def _is_below_floor(
     state: TrendState, value: float, params: TrendParams, share: float = 1.0
 ) -> bool:
     """Is `value` further below the current floor than a restart threshold (times share)?"""
-    if not state.buckets:
-        # No floor and no noise estimate yet: nothing to call a drop against.
+    if not state.buckets or not state.buckets[-1].mature:
+        # Until the life has filled a floor window, its floor may be the top of
+        # a spike or a warm-up: nothing to call a drop against yet.
         return False
     floor = state.buckets[-1].floor
     if state.open is not None:

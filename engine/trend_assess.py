@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from engine.trend_stats import kendall_tau, mad_scale, median, theil_sen
@@ -32,6 +32,7 @@ class Verdict:
     growth_bytes_per_hour: float = 0.0
     confidence: float = 0.0
     onset: float | None = None
+    last_passed: float = 0.0  # end of the last bucket at which some window passed
 
 
 NO_VERDICT = Verdict()
@@ -64,9 +65,9 @@ def assess(
 ) -> Verdict:
     """The verdict for a life's closed buckets (oldest first).
 
-    A leak already declared stays declared while some window keeps
-    `hold_confidence`: hysteresis, so one noisy bucket cannot resolve an
-    alert that the next bucket would raise again.
+    A leak already declared stays declared for `hold_seconds` after its last
+    passing window: hysteresis, so one noisy bucket cannot resolve an alert
+    that the next bucket would raise again.
     """
     # Until the life has filled a floor window, the floor is the minimum of
     # fewer samples and would make any warm-up look like a late, sudden rise.
@@ -90,15 +91,22 @@ def assess(
     # passes the maximum stays below 0.5 too.
     confidence = max(e.confidence for e in evidence)
     passing = [e for e in evidence if e.passed]
-    if previous.leaking and not passing:
-        passing = [e for e in evidence if e.confidence >= params.hold_confidence]
+    now = ends[-1]
+    known_onset = previous.onset if previous.onset is not None and previous.onset >= ends[0] else None
     if not passing:
-        return Verdict(confidence=confidence)
+        held = previous.leaking and now - previous.last_passed < params.hold_seconds
+        if not held or known_onset is None:
+            return Verdict(confidence=confidence)
+        return replace(
+            previous,
+            leak_bytes=max(0.0, _rise_since(ends, floors, known_onset)),
+            confidence=confidence,
+        )
     onset = min(e.start for e in passing)
-    if previous.leaking and previous.onset is not None and previous.onset >= ends[0]:
+    if previous.leaking and known_onset is not None:
         # The leak began no later than first thought: windows that pass come
         # and go, but its onset, and so the memory it holds, only moves back.
-        onset = min(onset, previous.onset)
+        onset = min(onset, known_onset)
     shortest = max(passing, key=lambda e: e.start)
     return Verdict(
         leaking=True,
@@ -108,6 +116,7 @@ def assess(
         growth_bytes_per_hour=shortest.growth_bytes_per_hour,
         confidence=confidence,
         onset=onset,
+        last_passed=now,
     )
 
 

@@ -40,7 +40,7 @@ class TrendParams:
     # The largest rise within this span is what a one-time step would look like...
     step_seconds: float = 600.0
     # ... and at least this share of the growth must remain without it.
-    min_growth_share_without_step: float = 0.5
+    min_growth_share_without_step: float = 0.4
     # Slope in the later half of a window / slope in the earlier half, and back.
     min_late_to_early_ratio: float = 0.5
     min_early_to_late_ratio: float = 0.25
@@ -50,8 +50,8 @@ class TrendParams:
     # scales or this share of the window's rise, whichever is larger.
     peak_tolerance_noise: float = 2.0
     peak_tolerance_share: float = 0.1
-    # A declared leak stays declared while a window keeps this confidence.
-    hold_confidence: float = 0.4
+    # A declared leak stays declared this long after its last passing window.
+    hold_seconds: float = 900.0
     # A restart is a sample below the floor by more than both of these.
     restart_noise_multiple: float = 8.0
     restart_min_drop_fraction: float = 0.02

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from datetime import UTC, datetime
 
 _SIZE_FACTORS: dict[str, int] = {
@@ -58,9 +59,7 @@ def parse_size(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a size such as 50MiB, got {value!r}")
     if isinstance(value, int | float):
-        if math.isnan(value) or math.isinf(value):
-            raise UnitError(f"expected a finite size, got {value!r}")
-        return float(value)
+        return _finite(value, "size")
     if not isinstance(value, str):
         raise UnitError(f"expected a size such as 50MiB, got {value!r}")
     match = _SIZE_RE.match(value)
@@ -75,7 +74,19 @@ def parse_size(value: object) -> float:
             f"unknown size unit {unit!r} in {value!r}: "
             "use B, KB, MB, GB, TB (SI) or KiB, MiB, GiB, TiB (IEC)"
         )
-    return float(number) * factor
+    return _finite(float(number) * factor, "size", value)
+
+
+def _finite(value: float, what: str, written: object = None) -> float:
+    """`value` as a finite float; huge ints overflow float() and long digit strings give inf."""
+    shown = reprlib.repr(value if written is None else written)
+    try:
+        result = float(value)
+    except OverflowError:
+        raise UnitError(f"{what} {shown} is too large") from None
+    if not math.isfinite(result):
+        raise UnitError(f"expected a finite {what}, got {shown}")
+    return result
 
 
 def parse_duration(value: object) -> float:
@@ -83,9 +94,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a duration such as 5m, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0 or math.isnan(value) or math.isinf(value):
+        seconds = _finite(value, "duration")
+        if seconds < 0:
             raise UnitError(f"expected a non-negative duration, got {value!r}")
-        return float(value)
+        return seconds
     if not isinstance(value, str):
         raise UnitError(f"expected a duration such as 5m, got {value!r}")
     text = value.strip()
@@ -93,7 +105,10 @@ def parse_duration(value: object) -> float:
         return 0.0
     if not _DURATION_RE.match(text):
         raise UnitError(f"cannot read duration {value!r}: expected e.g. 30s, 5m, 2h, 1d or 1h30m")
-    return sum(float(num) * _DURATION_FACTORS[unit] for num, unit in _DURATION_PART.findall(text))
+    parts = _DURATION_PART.findall(text)
+    return _finite(
+        sum(float(num) * _DURATION_FACTORS[unit] for num, unit in parts), "duration", value
+    )
 
 
 _IEC_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")

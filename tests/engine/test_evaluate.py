@@ -123,7 +123,7 @@ def test_silence_suppresses_notification_not_evaluation() -> None:
     ruleset = RuleSet(rules=(rule,), repeat_interval=1e9)
     silence = Silence(matchers=(Matcher.compile("target", "api"),), starts=0, ends=30)
     state = EvalState()
-    log = []
+    log: list[tuple[float, str, bool]] = []
     for tick in range(5):
         now = tick * 15.0
         state, events = evaluate(ruleset, [sample(15, now)], state, now, silences=[silence])

@@ -47,6 +47,9 @@ CONTEXT: dict[str, object] = {
             id="loop",
         ),
         pytest.param("{{ missing_value | bytes }}", "n/a", id="none-is-na"),
+        pytest.param(
+            "{{ firing_for | number }} {{ confidence | number(1) }}", "90 0.9", id="number"
+        ),
     ],
 )
 def test_filters_and_variables_render(source: str, expected: str) -> None:
@@ -68,7 +71,7 @@ def test_filters_and_variables_render(source: str, expected: str) -> None:
             "{{ ''.__class__.__mro__ }}", "access to attribute '__class__'", id="sandboxed"
         ),
         pytest.param("{{ 'x' * 1000000 }}", "repetition is too long", id="huge-string"),
-        pytest.param("{{ 9 ** 9 ** 9 }}", "exponent 387420489 is too large", id="huge-power"),
+        pytest.param("{{ (2 ** 999) ** 999 }}", "a power too large to compute", id="huge-power"),
     ],
 )
 def test_render_never_raises_and_says_what_failed(source: str, problem: str) -> None:
@@ -99,7 +102,7 @@ def test_rendering_is_cached_and_repeatable() -> None:
         pytest.param(
             "{{ team }}",
             (),
-            ["unknown template variable 'team'; did you mean 'target'?"],
+            ["unknown template variable 'team'"],
             id="label-not-declared",
         ),
         pytest.param(
@@ -121,20 +124,18 @@ def test_rendering_is_cached_and_repeatable() -> None:
             "{{ target ",
             (),
             [
-                "template syntax error on line 1: unexpected end of template, expected "
-                "'end of print statement'."
+                (
+                    "template syntax error on line 1: unexpected end of template, expected "
+                    "'end of print statement'."
+                )
             ],
             id="syntax",
         ),
         pytest.param(
-            "ok\n{% if value %}\n",
+            "ok\n{% endif %}",
             (),
-            [
-                "template syntax error on line 2: Unexpected end of template. Jinja was looking "
-                "for the following tags: 'endif' or 'else' or 'elif'. The innermost block that "
-                "needs to be closed is 'if'."
-            ],
-            id="unclosed-block",
+            ["template syntax error on line 2: Encountered unknown tag 'endif'."],
+            id="stray-end-tag",
         ),
         pytest.param(
             "{% set t = target %}{% for x in range(3) %}{{ t }}{{ x }}{{ loop.index }}"

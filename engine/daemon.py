@@ -1,0 +1,144 @@
+"""The `memalert run` process: logging, signals, the engine's threads, a bounded last flush.
+
+- SIGTERM / SIGINT: stop ticking, keep delivering queued notifications for at
+  most `flush_timeout` seconds, exit 0. What is still queued stays in the
+  state file and goes out on the next start.
+- SIGHUP: load the rule files again; on any error keep the rules in use and
+  log every error as `memalert check` prints it (FILE:LINE:COL: message).
+
+Signals are blocked in every thread and taken with `sigwait` by the main
+thread, so no handler ever runs on top of code holding a lock; the engine's
+threads inherit the mask, so a signal is never delivered to one of them.
+Logs go to stderr with secrets masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from engine.alert_engine import DEFAULT_STOP_TIMEOUT, AlertEngine
+from engine.errors import Diagnostic, RuleFileError
+from engine.secrets import mask
+from engine.store import StateStoreError
+from engine.units import format_duration
+from notifiers.base import NotifierError
+
+log = logging.getLogger("memalert.daemon")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
+EXIT_OK = 0
+EXIT_INVALID = 1
+
+
+class MaskingFormatter(logging.Formatter):
+    """Formats, then masks: a secret in a message, an argument or a traceback never shows."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> logging.Handler:
+    """Send every log record to stderr (or `stream`), masked; returns the handler added."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(MaskingFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # The tick scheduler reports each skipped tick itself; APScheduler's INFO
+    # lines (job added, scheduler started) and its WARNING about the same skip
+    # would only repeat it.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    return handler
+
+
+class Daemon:
+    """Runs a built engine until SIGTERM or SIGINT; reloads it on SIGHUP (main thread only)."""
+
+    def __init__(self, engine: AlertEngine, *, flush_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        self._engine = engine
+        self._flush_timeout = flush_timeout
+
+    def run(self) -> int:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            self._engine.start()
+            ruleset = self._engine.ruleset
+            log.info(
+                "memalert running: %d rule(s), every %s, state %s (pid %d)",
+                len(ruleset.rules),
+                format_duration(ruleset.interval),
+                self._engine.store.path,
+                os.getpid(),
+            )
+            while True:
+                received = signal.sigwait(HANDLED_SIGNALS)
+                if received in STOP_SIGNALS:
+                    break
+                log.info("SIGHUP: reloading %s", ", ".join(map(str, self._engine.paths)))
+                self._engine.reload()
+            log.info(
+                "%s: stopping; delivering queued notifications for up to %s",
+                signal.Signals(received).name,
+                format_duration(self._flush_timeout),
+            )
+            flushed = self._engine.stop(self._flush_timeout)
+            self._discard_late_signals()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if flushed:
+            log.info("stopped; every notification was delivered")
+        else:
+            log.warning(
+                "stopped with notifications still queued; the next run on %s sends them",
+                self._engine.store.path,
+            )
+        return EXIT_OK
+
+    def _discard_late_signals(self) -> None:
+        """Signals that came during the flush would act after the mask is lifted: take them."""
+        while signal.sigpending() & HANDLED_SIGNALS:
+            late = signal.sigtimedwait(HANDLED_SIGNALS, 0)
+            if late is None:
+                return
+            log.info("%s during shutdown: already stopping", signal.Signals(late.si_signo).name)
+
+
+def run_daemon(
+    paths: Sequence[str | Path],
+    *,
+    state_path: str | Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    flush_timeout: float = DEFAULT_STOP_TIMEOUT,
+    log_level: str = "info",
+) -> int:
+    """`memalert run`: 0 after a graceful stop, 1 for invalid rules or notifiers, 2 bad state."""
+    configure_logging(log_level)
+    try:
+        engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
+    except RuleFileError as exc:
+        return _refuse(exc.diagnostics)
+    except NotifierError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        log.error("not started: %d notifier error(s)", len(exc.problems))
+        return EXIT_INVALID
+    except StateStoreError as exc:
+        log.error("not started: %s", exc)
+        return exc.exit_code
+    return Daemon(engine, flush_timeout=flush_timeout).run()
+
+
+def _refuse(diagnostics: Sequence[Diagnostic]) -> int:
+    for diagnostic in diagnostics:
+        log.error("%s", diagnostic)
+    log.error("not started: %d error(s) in the rule files", len(diagnostics))
+    return EXIT_INVALID

@@ -1,0 +1,216 @@
+"""/metrics: an `EngineSnapshot` as Prometheus (or OpenMetrics) text, via prometheus-client.
+
+`metric_families(snapshot)` is the one place that decides what is exported:
+the target and component metrics of DESIGN §3 as `memalert_<metric>`, the
+alert counts, and the engine's own health counters. The Prometheus collector
+here and the OTLP exporter (`engine.otlp`) both read it, so the two never
+drift apart. Nothing is registered globally: each render collects from a
+collector built over one snapshot.
+
+Label values come from configuration and from the watched systems, so every
+one passes through `engine.secrets.mask` before it leaves the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+
+from engine.model import Labels
+from engine.secrets import mask
+from engine.snapshot import EngineSnapshot
+
+PREFIX = "memalert_"
+Kind = Literal["gauge", "counter", "summary"]
+
+# HELP text of each DESIGN §3 metric (exported as memalert_<name>); a metric
+# that is not listed here is not exported, and a test checks every vocabulary
+# metric is.
+TARGET_HELP: Mapping[str, str] = {
+    "rss_bytes": "Resident set size of the target.",
+    "vms_bytes": "Virtual memory size of the target.",
+    "uss_bytes": "Unique set size of the target: memory no other process shares.",
+    "swap_bytes": "Memory of the target swapped out.",
+    "limit_bytes": "Memory limit of the target: its cgroup's memory.max, else physical RAM.",
+    "pressure": "Memory used by the target as a fraction of its limit (0 to 1).",
+    "psi_some_avg10": "Percent of the last 10 s some tasks of the target stalled on memory.",
+    "psi_full_avg10": "Percent of the last 10 s all tasks of the target stalled on memory.",
+    "up": "1 if the target was found and read at the last tick, else 0.",
+    "leak_bytes": "Memory attributed to a sustained upward trend (0 when none).",
+    "leak_growth_bytes_per_hour": "Growth rate of the detected leak, in bytes per hour.",
+    "leak_confidence": "Confidence of the leak detector (0 to 1; 0.5 or more is a leak).",
+    "time_to_limit_seconds": "Time until the target reaches its limit at the current leak rate.",
+    "component_bytes": "Bytes a component allocated and has not freed.",
+    "component_allocations": "Allocations a component made and has not freed.",
+    "site_growth_bytes": "Growth of memory allocated at one allocation site.",
+}
+
+# Recent tick durations are a bounded window, not a running total, so the
+# summary carries quantiles only (OpenMetrics makes _count and _sum optional).
+TICK_QUANTILES = (0.5, 0.9, 0.99)
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_LABEL_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Family:
+    """One exported metric: `key` names it (memalert_<key>; OTLP maps it to its own name)."""
+
+    key: str
+    kind: Kind
+    help: str
+    points: tuple[tuple[Mapping[str, str], float], ...]
+
+    @property
+    def unit(self) -> str:
+        """The OpenMetrics unit, which must be the name's suffix."""
+        for unit in ("bytes", "seconds"):
+            if self.key.endswith("_" + unit):
+                return unit
+        return ""
+
+
+def label_name(name: str) -> str:
+    """A valid Prometheus label name (names starting with `__` are reserved)."""
+    if _LABEL_NAME.match(name) and not name.startswith("__"):
+        return name
+    cleaned = _LABEL_BAD_CHARS.sub("_", name).lstrip("_")
+    return "label_" + cleaned if not cleaned or cleaned[0].isdigit() else cleaned
+
+
+# Label sets repeat from tick to tick (the same targets, components, sites), and
+# masking runs a dozen regexes per value: remember the answer across renders.
+@functools.lru_cache(maxsize=65536)
+def exported_labels(labels: Labels) -> tuple[tuple[str, str], ...]:
+    """`labels` with valid names and secrets masked, in sorted order."""
+    return tuple(sorted((label_name(k), mask(v)) for k, v in labels.items()))
+
+
+def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
+    by_metric: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for sample in snapshot.samples:
+        if sample.metric not in TARGET_HELP:
+            continue
+        # Keyed by the cleaned labels: two raw label sets that clean to the same
+        # one would be a duplicate series, which Prometheus rejects whole.
+        by_metric.setdefault(sample.metric, {})[exported_labels(sample.labels)] = sample.value
+    return [
+        Family(
+            key=metric,
+            kind="gauge",
+            help=TARGET_HELP[metric],
+            points=tuple((dict(labels), value) for labels, value in by_metric[metric].items()),
+        )
+        for metric in TARGET_HELP
+        if metric in by_metric
+    ]
+
+
+# The engine's own families: key -> (kind, HELP).
+ENGINE_HELP: Mapping[str, tuple[Kind, str]] = {
+    "alerts": ("gauge", "Active alert instances by rule, severity and state (pending or firing)."),
+    "ticks": ("counter", "Evaluation ticks run since the engine started."),
+    "missed_ticks": ("counter", "Ticks skipped because the previous one was still running."),
+    "tick_errors": ("counter", "Ticks that ended in an error."),
+    "tick_duration_seconds": ("summary", "Duration of recent evaluation ticks."),
+    "notifications": (
+        "counter",
+        "Notifications by notifier and result (delivered, failed or dead).",
+    ),
+    "outbox_backlog": ("gauge", "Notifications waiting in the outbox to be delivered."),
+    "dead_letters": ("gauge", "Notifications that failed for good and were set aside."),
+    "last_tick_timestamp_seconds": ("gauge", "Unix time of the last evaluation tick."),
+}
+
+
+def family_specs() -> dict[str, tuple[Kind, str]]:
+    """(kind, HELP) of every family `metric_families` may return: OTLP's instruments."""
+    specs: dict[str, tuple[Kind, str]] = {k: ("gauge", h) for k, h in TARGET_HELP.items()}
+    specs.update(ENGINE_HELP)
+    return specs
+
+
+def _engine_family(key: str, points: Iterable[tuple[Mapping[str, str], float]]) -> Family:
+    kind, help_text = ENGINE_HELP[key]
+    return Family(key=key, kind=kind, help=help_text, points=tuple(points))
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    # Nearest rank: a duration that some tick really took.
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _engine_families(snapshot: EngineSnapshot) -> list[Family]:
+    alerts: dict[tuple[str, str, str], int] = {}
+    for alert in snapshot.alerts:
+        key = (mask(alert.rule), alert.severity.label, alert.state)
+        alerts[key] = alerts.get(key, 0) + 1
+    ordered = sorted(snapshot.tick_durations)
+    families = [
+        _engine_family(
+            "alerts",
+            (
+                ({"rule": rule, "severity": severity, "state": state}, float(n))
+                for (rule, severity, state), n in sorted(alerts.items())
+            ),
+        ),
+        _engine_family("ticks", [({}, float(snapshot.ticks_total))]),
+        _engine_family("missed_ticks", [({}, float(snapshot.missed_ticks_total))]),
+        _engine_family("tick_errors", [({}, float(snapshot.tick_errors_total))]),
+        _engine_family(
+            "tick_duration_seconds",
+            (({"quantile": str(q)}, _quantile(ordered, q)) for q in TICK_QUANTILES if ordered),
+        ),
+        _engine_family(
+            "notifications",
+            (
+                ({"notifier": mask(notifier), "result": result}, float(n))
+                for (notifier, result), n in sorted(snapshot.notifications_total.items())
+            ),
+        ),
+        _engine_family("outbox_backlog", [({}, float(snapshot.outbox_backlog))]),
+        _engine_family("dead_letters", [({}, float(snapshot.dead_letters))]),
+    ]
+    if snapshot.last_tick_at is not None:
+        families.append(
+            _engine_family("last_tick_timestamp_seconds", [({}, snapshot.last_tick_at)])
+        )
+    return families
+
+
+def metric_families(snapshot: EngineSnapshot) -> list[Family]:
+    """Everything /metrics and OTLP export, in a stable order."""
+    return [*_sample_families(snapshot), *_engine_families(snapshot)]
+
+
+def _to_metric(family: Family) -> Metric:
+    name = PREFIX + family.key
+    metric = Metric(name, family.help, family.kind, family.unit)
+    sample_name = name + "_total" if family.kind == "counter" else name
+    for labels, value in family.points:
+        metric.add_sample(sample_name, dict(labels), value)
+    return metric
+
+
+class SnapshotCollector:
+    """A prometheus-client Collector over one snapshot (pass it where a registry goes)."""
+
+    def __init__(self, snapshot: EngineSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        for family in metric_families(self._snapshot):
+            yield _to_metric(family)
+
+
+def render_metrics(snapshot: EngineSnapshot, accept: str | None = None) -> tuple[bytes, str]:
+    """(body, content type): OpenMetrics when `accept` asks for it, else Prometheus text."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(SnapshotCollector(snapshot)), content_type

@@ -1,0 +1,109 @@
+"""Shared parts of the state store and delivery tests: events, notifiers, raw SQL access."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from engine.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
+from engine.routing import Notification
+from notifiers.base import DeliveryResult, UrlResult
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+T0 = 1_764_000_000.0
+
+
+def fired(
+    *, at: float = T0, rule: str = "rss-high", target: str = "api", value: float = 2e9
+) -> AlertEvent:
+    return AlertFired(
+        at=at,
+        rule=rule,
+        metric="rss_bytes",
+        severity=Severity.CRITICAL,
+        labels=Labels(target=target),
+        value=value,
+        threshold=1e9,
+        summary=f"{target} uses {value:.0f} bytes",
+        active_since=at - 60,
+        firing_since=at,
+    )
+
+
+def resolved(*, at: float = T0, rule: str = "rss-high", target: str = "api") -> AlertEvent:
+    return AlertResolved(
+        at=at,
+        rule=rule,
+        metric="rss_bytes",
+        severity=Severity.CRITICAL,
+        labels=Labels(target=target),
+        value=1e8,
+        threshold=1e9,
+        firing_since=at - 300,
+        reason="",
+    )
+
+
+def note(notifier: str, *events: AlertEvent, at: float = T0) -> Notification:
+    return Notification(notifier=notifier, at=at, events=events or (fired(at=at),))
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A second, plain connection to the state file: to look, or to sabotage."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def scalar(path: Path, sql: str, *params: Any) -> Any:
+    with raw(path) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in memalert catches it."""
+
+
+class ScriptedNotifier:
+    """Answers each send with the next scripted outcome, then "ok" forever.
+
+    Outcomes: "ok", "retry" (a 500), "reject" (a 400), "crash" (the process
+    dies right after the server accepted the message), or an exception to raise.
+    """
+
+    def __init__(self, name: str, script: Sequence[str | Exception] = ()) -> None:
+        self._name = name
+        self._script = list(script)
+        self._lock = threading.Lock()
+        self.attempts: list[Notification] = []
+        self.sent = threading.Semaphore(0)  # released once per send, for threaded tests
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        with self._lock:
+            self.attempts.append(notification)
+            outcome = self._script.pop(0) if self._script else "ok"
+        self.sent.release()
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome == "crash":
+            raise SimulatedCrash
+        url = f"test://{self._name}"
+        if outcome == "ok":
+            return DeliveryResult.from_urls(self._name, (UrlResult(url=url, ok=True),))
+        retryable = outcome == "retry"
+        detail = "HTTP 500" if retryable else "HTTP 400 bad request"
+        return DeliveryResult.from_urls(
+            self._name, (UrlResult(url=url, ok=False, detail=detail, retryable=retryable),)
+        )
