@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -121,6 +122,12 @@ class Matcher:
         value = labels.get(self.label)
         found = value is not None and self.regex.match(value) is not None
         return found != self.negate
+
+
+def fingerprint(rule: str, labels: Labels) -> str:
+    """16 hex digits naming one alert instance (rule + labels), stable across runs."""
+    key = "\x00".join([rule, *(f"{k}={v}" for k, v in labels.items_key)])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:

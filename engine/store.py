@@ -29,7 +29,8 @@ from engine import store_outbox as outbox
 from engine import store_silences as silences
 from engine.evaluate import EvalState, InstanceKey, InstanceState
 from engine.model import Severity, Silence
-from engine.store_codec import PayloadError, decode_labels, encode_labels, instance_fingerprint
+from engine.model import fingerprint as instance_fingerprint
+from engine.store_codec import PayloadError, decode_labels, encode_labels
 from engine.store_records import (
     CommitStats,
     DeadLetter,

@@ -21,7 +21,6 @@ Non-finite numbers are written as Python's json writes them (`Infinity`, `NaN`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -72,12 +71,6 @@ def decode_labels(text: str) -> Labels:
     except ValueError as exc:
         raise PayloadError(f"labels are not JSON: {exc}") from exc
     return _labels(value)
-
-
-def instance_fingerprint(rule: str, labels: Labels) -> str:
-    """16 hex digits naming one alert instance (rule + sample labels), stable across runs."""
-    key = "\x00".join([rule, *(f"{k}={v}" for k, v in labels.items_key)])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def encode_notification(notification: Notification) -> str:

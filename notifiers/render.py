@@ -7,13 +7,13 @@ call needs next (value, threshold, how long, how fast it grows, where) follows.
 
 from __future__ import annotations
 
-import hashlib
 import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.messages import describe_labels, event_line, notification_title
 from engine.model import AlertEvent, AlertResolved
+from engine.model import fingerprint as instance_fingerprint
 from engine.templates import format_value
 from engine.units import format_bytes, format_duration, rfc3339
 
@@ -170,9 +170,8 @@ def notification_record(notification: Notification) -> dict[str, Any]:
 
 
 def fingerprint(event: AlertEvent) -> str:
-    """16 hex digits identifying the alert instance (rule + labels), as Alertmanager's do."""
-    key = "\x00".join([event.rule, *(f"{k}={v}" for k, v in event.labels.items_key)])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    """16 hex digits identifying the alert (rule + alert labels), as Alertmanager's do."""
+    return instance_fingerprint(event.rule, event.labels)
 
 
 def alertmanager_body(
