@@ -41,13 +41,22 @@ class Pipeline:
         state: EvalState | None = None,
     ) -> None:
         self.ruleset = ruleset
-        self.detector = detector if detector is not None else TrendDetector()
+        # Replays skip the trend detector when no rule can see its output: it is
+        # most of a replay's cost, and its absence changes no alert. Live runs
+        # pass a detector explicitly so /leaks always has an answer.
+        if detector is None and rules_use_detector(ruleset):
+            detector = TrendDetector()
+        self.detector = detector
         self.state = state if state is not None else EvalState()
 
     def step(
         self, now: float, samples: Sequence[Sample], *, silences: Sequence[Silence] = ()
     ) -> TickResult:
-        detected = with_detector_metrics(samples, self.detector)
+        detected = (
+            list(samples)
+            if self.detector is None
+            else with_detector_metrics(samples, self.detector)
+        )
         self.state, events = evaluate(self.ruleset, detected, self.state, now, silences=silences)
         return TickResult(
             at=now,
@@ -55,6 +64,22 @@ class Pipeline:
             events=tuple(events),
             notifications=tuple(group_notifications(self.ruleset, events)),
         )
+
+
+# Template variables filled from detector metrics (engine.evaluate.related_values).
+_DETECTOR_VARIABLES = ("growth", "confidence", "time_to_limit")
+
+
+def rules_use_detector(ruleset: RuleSet) -> bool:
+    """Whether any rule reads a detector metric, directly or in its summary.
+
+    The summary test is textual, so it errs on the side of running the detector.
+    """
+    return any(
+        rule.metric in DETECTOR_METRICS
+        or any(name in (rule.summary or "") for name in _DETECTOR_VARIABLES)
+        for rule in ruleset.rules
+    )
 
 
 def with_detector_metrics(samples: Sequence[Sample], detector: TrendDetector) -> list[Sample]:
