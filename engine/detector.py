@@ -7,8 +7,11 @@ of DESIGN §3 with the same labels and timestamp:
 - `leak_bytes`: memory above the floor the target had before its current
   sustained upward trend (0 when there is none),
 - `leak_growth_bytes_per_hour`: the trend's current rate (0 when none),
-- `leak_confidence`: 0..1, >= 0.5 exactly when a leak is declared,
+- `leak_confidence`: 0..1, >= 0.5 while the evidence passes every criterion,
 - `time_to_limit_seconds`: when a leak grows and `limit_bytes` is known.
+
+USS is preferred over RSS; `up` = 0 or a missing sample is a gap, never a
+reset. docs/leak-detection.md describes the method and its parameters.
 
 The analysis is the pure `engine.trend.update`; this class only keeps the
 dict of per-target states around it, so live runs and dry-run replays give
@@ -54,6 +57,7 @@ class _Tracked:
     metric: str  # which of SOURCE_METRICS feeds this state
     state: TrendState
     result: TrendResult
+    fed_at: float  # when `metric` last fed the state
 
 
 class TrendDetector:
@@ -62,6 +66,8 @@ class TrendDetector:
     def __init__(self, params: TrendParams | None = None) -> None:
         self._params = params or DEFAULT_PARAMS
         self._targets: dict[str, _Tracked] = {}
+        # How long USS may be missing before the target falls back to RSS.
+        self._source_grace = self._params.floor_window_seconds
 
     @property
     def params(self) -> TrendParams:
@@ -70,6 +76,10 @@ class TrendDetector:
     def results(self) -> Mapping[str, TrendResult]:
         """The latest result per target (for /leaks and diagnostics)."""
         return {target: tracked.result for target, tracked in self._targets.items()}
+
+    def states(self) -> Mapping[str, TrendState]:
+        """The state kept per target (immutable; for diagnostics and benchmarks)."""
+        return {target: tracked.state for target, tracked in self._targets.items()}
 
     def observe(self, samples: Iterable[Sample]) -> list[Sample]:
         """Fold one tick's raw samples in; return the detector samples for that tick.
@@ -87,19 +97,29 @@ class TrendDetector:
 
     def _advance(self, target: str, tick: _TargetTick) -> _Tracked:
         previous = self._targets.get(target)
-        metric = tick.sources[-1].metric
-        state = TrendState()
-        result = None
-        if previous is not None:
-            # USS and RSS differ by the shared pages; switching between them
-            # would read as a step, so a new source starts a new history.
-            state = previous.state if previous.metric == metric else TrendState()
+        newest = tick.sources[-1]
+        metric, state, fed_at = newest.metric, TrendState(), newest.ts
+        feeding = tick.up  # a target that is down keeps its history: a gap is not a reset
+        if previous is not None and previous.metric == metric:
+            state = previous.state
+        elif (
+            previous is not None
+            and SOURCE_METRICS.index(metric) > SOURCE_METRICS.index(previous.metric)
+            and newest.ts - previous.fed_at <= self._source_grace
+        ):
+            # USS missing for a few ticks (one child's smaps unreadable) is a
+            # gap in the USS history, not a reason to switch to RSS.
+            metric, state, fed_at, feeding = previous.metric, previous.state, previous.fed_at, False
+        # Otherwise a new source starts a new history: USS and RSS differ by
+        # the shared pages, and switching between them would read as a step.
+        result = previous.result if previous is not None else None
         for sample in tick.sources:
-            # A target that is down keeps its history: a gap is not a reset.
-            value = sample.value if tick.up else math.nan
+            value = sample.value if feeding else math.nan
             state, result = update(state, sample.ts, value, tick.limit, self._params)
+        if feeding:
+            fed_at = newest.ts
         assert result is not None  # a _TargetTick always has a source sample
-        return _Tracked(metric=metric, state=state, result=result)
+        return _Tracked(metric=metric, state=state, result=result, fed_at=fed_at)
 
 
 def _group(samples: Iterable[Sample]) -> dict[str, _TargetTick]:

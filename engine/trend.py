@@ -27,7 +27,6 @@ from engine.trend_assess import NO_VERDICT, Verdict, assess
 from engine.trend_params import TrendParams
 from engine.trend_stats import median
 
-
 # Sample-to-sample changes kept per open bucket for its noise estimate; the cap
 # bounds the state whatever the sampling rate (a 15 s tick fills 20 of them).
 MAX_CHANGES_PER_BUCKET = 64
@@ -74,7 +73,7 @@ class TrendState:
     suspected_restart: tuple[float, float] | None = None  # (ts, value) awaiting confirmation
     noise: float = 0.0  # sample noise over the recent buckets
     verdict: Verdict = field(default=NO_VERDICT)
-    life_start: float | None = None
+    covered_since: float | None = None  # start of the current gap-free stretch of this life
     restarts: int = 0
 
 
@@ -176,8 +175,8 @@ def _fold(state: TrendState, ts: float, value: float, params: TrendParams) -> Tr
     if current is not None:
         state = _close(state, current, params)
     fresh = OpenBucket(start=start, low=value, high=value, last=value)
-    life_start = state.life_start if state.life_start is not None else ts
-    return replace(state, open=fresh, last_ts=ts, life_start=life_start)
+    covered_since = state.covered_since if state.covered_since is not None else ts
+    return replace(state, open=fresh, last_ts=ts, covered_since=covered_since)
 
 
 def _close(state: TrendState, closing: OpenBucket, params: TrendParams) -> TrendState:
@@ -188,14 +187,18 @@ def _close(state: TrendState, closing: OpenBucket, params: TrendParams) -> Trend
         for b in state.buckets[-params.floor_buckets :]
         if b.start >= end - params.floor_window_seconds
     ]
-    life_start = closing.start if state.life_start is None else state.life_start
+    covered_since = closing.start if state.covered_since is None else state.covered_since
+    if state.buckets and closing.start - state.buckets[-1].start > params.bucket_seconds:
+        # After a gap the floor window holds fewer samples again: a floor from
+        # a few minutes of a saw-tooth would sit high and then "drop".
+        covered_since = closing.start
     bucket = Bucket(
         start=closing.start,
         low=closing.low,
         high=closing.high,
         floor=min([closing.low, *in_floor_window]),
         noise=closing.noise(),
-        mature=end - life_start >= params.floor_window_seconds,
+        mature=end - covered_since >= params.floor_window_seconds,
     )
     horizon = end - params.history_seconds
     kept = [b for b in state.buckets[-params.history_buckets :] if b.start >= horizon]
@@ -204,6 +207,7 @@ def _close(state: TrendState, closing: OpenBucket, params: TrendParams) -> Trend
     return replace(
         state,
         buckets=buckets,
+        covered_since=covered_since,
         noise=median(recent_noise) if recent_noise else 0.0,
         verdict=assess(buckets, params, state.verdict),
     )

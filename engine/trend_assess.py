@@ -1,12 +1,12 @@
 """Judge whether the floor of one target's current life is leaking.
 
-`assess(buckets, params)` looks at windows of the floor series that end now
-(1 h, 1.5 h, 2 h, ... up to the life's length) and asks of each whether the
-floor rose in a way only a leak explains. Every criterion is a *gate* with a
-threshold; a window passes when all gates pass. Each gate also yields an
-evidence score in [0, 1] (0.5 exactly at its threshold) and a window's
-confidence is its weakest gate's score, so `leak_confidence` >= 0.5 means
-"leak" and grows smoothly with the evidence.
+`assess(buckets, params, previous)` looks at windows of the floor series that
+end now (1 h, then each 1.5 times longer, up to the life's length) and asks of
+each whether the floor rose in a way only a leak explains. Every criterion is
+a *gate* with a threshold; a window passes when all gates pass. Each gate also
+yields an evidence score in [0, 1] (0.5 exactly at its threshold) and a
+window's confidence is its weakest gate's score, so `leak_confidence` >= 0.5
+means "some window passes" and grows smoothly with the evidence.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from engine.trend_stats import kendall_tau, mad_scale, median, theil_sen
+from engine.trend_stats import median, theil_sen_slope
 
 if TYPE_CHECKING:
     from engine.trend_params import TrendParams
@@ -50,6 +50,8 @@ class WindowEvidence:
 
 
 class FloorPoint(Protocol):
+    """What assess needs of a bucket (engine.trend.Bucket)."""
+
     @property
     def start(self) -> float: ...
     @property
@@ -92,7 +94,9 @@ def assess(
     confidence = max(e.confidence for e in evidence)
     passing = [e for e in evidence if e.passed]
     now = ends[-1]
-    known_onset = previous.onset if previous.onset is not None and previous.onset >= ends[0] else None
+    known_onset = (
+        previous.onset if previous.onset is not None and previous.onset >= ends[0] else None
+    )
     if not passing:
         held = previous.leaking and now - previous.last_passed < params.hold_seconds
         if not held or known_onset is None:
@@ -139,7 +143,7 @@ def judge_window(
     times = [ends[i] for i in picked]
     values = [floors[i] for i in picked]
     span = times[-1] - times[0]
-    slope, intercept = theil_sen(times, values)
+    slope = theil_sen_slope(times, values)
     level = median(values)
     noise = max(
         # Jitter of the floor predicted from the samples' own noise: robust when
@@ -152,10 +156,10 @@ def judge_window(
     )
     steps = max(1, round(params.step_seconds / (stride * params.bucket_seconds)))
     step_times, step_values = _without_largest_rise(times, values, steps)
-    step_slope, _ = theil_sen(step_times, step_values)
+    step_slope = theil_sen_slope(step_times, step_values)
     mid = len(times) // 2
-    early, _ = theil_sen(times[: mid + 1], values[: mid + 1])
-    late, _ = theil_sen(times[mid:], values[mid:])
+    early = theil_sen_slope(times[: mid + 1], values[: mid + 1])
+    late = theil_sen_slope(times[mid:], values[mid:])
     current = floors[-1]
     start_level = _level_at(floors, first)
     earlier = max(floors[:first]) if first else None
@@ -175,7 +179,6 @@ def judge_window(
             params.min_signal_to_noise,
             3 * params.min_signal_to_noise,
         ),
-        "sustained": (kendall_tau(values), params.min_tau, 1.0),
         "not_a_step": (
             step_slope / slope if slope > 0 else 0.0,
             params.min_growth_share_without_step,
@@ -228,23 +231,6 @@ def _rise_since(ends: Sequence[float], floors: Sequence[float], onset: float) ->
     at = bisect.bisect_left(ends, onset - 1e-6)
     reference = max([_level_at(floors, at), *floors[:at]])
     return floors[-1] - reference
-
-
-def _floor_noise(
-    ends: Sequence[float], floors: Sequence[float], first: int, floor_window: float
-) -> float:
-    """Robust scale of the floor's own jitter, from its changes over one floor window.
-
-    Floors one window apart share no samples, so their differences carry the
-    real noise; neighbouring floors share most samples and would understate it.
-    A steady trend shifts every difference alike and does not widen the spread.
-    """
-    changes = []
-    for i in range(first, len(ends)):
-        j = bisect.bisect_right(ends, ends[i] - floor_window) - 1
-        if j >= 0:
-            changes.append(floors[i] - floors[j])
-    return mad_scale(changes) / math.sqrt(2.0) if len(changes) >= 3 else 0.0
 
 
 def _evidence(value: float, threshold: float, full: float) -> float:

@@ -28,14 +28,12 @@ class TrendParams:
     # history; the longest passing one dates the onset.
     window_growth_factor: float = 1.5
     # A window is thinned to at most this many floor points before the statistics.
-    max_points: int = 24
+    max_points: int = 16
     # Slower growth than this is not worth calling a leak.
     min_growth_bytes_per_hour: float = 1e6
-    # Jitter of the floor relative to the samples' noise (floor of the noise scale).
+    # The floor's noise scale, as a share of the samples' noise.
     floor_noise_ratio: float = 0.75
-    # Kendall's tau of the floor: how consistently later points sit above earlier ones.
-    min_tau: float = 0.6
-    # Fitted growth over the window / robust scale of the residuals around the fit.
+    # Growth over a window (its largest step cut out) / the floor's noise scale.
     min_signal_to_noise: float = 4.0
     # The largest rise within this span is what a one-time step would look like...
     step_seconds: float = 600.0
@@ -74,6 +72,11 @@ class TrendParams:
             raise ValueError(
                 "TrendParams: need window_growth_factor > 1 and min_span_seconds > 0, got "
                 f"{self.window_growth_factor!r} and {self.min_span_seconds!r}"
+            )
+        if self.history_seconds < self.min_span_seconds + self.floor_window_seconds:
+            raise ValueError(
+                "TrendParams: history_seconds must hold min_span_seconds plus "
+                f"floor_window_seconds, got {self.history_seconds!r}"
             )
 
     @property

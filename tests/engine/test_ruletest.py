@@ -94,7 +94,8 @@ tests:
             id="bad-values",
         ),
         pytest.param(
-            "tests:\n  - input_series: []\n    alert_rule_test:\n      - {eval_time: soon, rule: x}\n",
+            "tests:\n  - input_series: []\n    alert_rule_test:\n"
+            "      - {eval_time: soon, rule: x}\n",
             "cannot read duration 'soon'",
             id="bad-duration",
         ),
