@@ -17,7 +17,8 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, cast
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -85,28 +86,33 @@ def label_name(name: str) -> str:
     return "label_" + cleaned if not cleaned or cleaned[0].isdigit() else cleaned
 
 
+LabelItems = tuple[tuple[str, str], ...]
+
+
 # Label sets repeat from tick to tick (the same targets, components, sites), and
 # masking runs a dozen regexes per value: remember the answer across renders.
 @functools.lru_cache(maxsize=65536)
-def exported_labels(labels: Labels) -> tuple[tuple[str, str], ...]:
-    """`labels` with valid names and secrets masked, in sorted order."""
-    return tuple(sorted((label_name(k), mask(v)) for k, v in labels.items()))
+def exported_labels(labels: Labels) -> tuple[LabelItems, Mapping[str, str]]:
+    """`labels` with valid names and secrets masked: (sorted items, a read-only mapping)."""
+    items = tuple(sorted((label_name(k), mask(v)) for k, v in labels.items()))
+    return items, MappingProxyType(dict(items))
 
 
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
-    by_metric: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    by_metric: dict[str, dict[LabelItems, tuple[Mapping[str, str], float]]] = {}
     for sample in snapshot.samples:
         if sample.metric not in TARGET_HELP:
             continue
         # Keyed by the cleaned labels: two raw label sets that clean to the same
         # one would be a duplicate series, which Prometheus rejects whole.
-        by_metric.setdefault(sample.metric, {})[exported_labels(sample.labels)] = sample.value
+        items, labels = exported_labels(sample.labels)
+        by_metric.setdefault(sample.metric, {})[items] = (labels, sample.value)
     return [
         Family(
             key=metric,
             kind="gauge",
             help=TARGET_HELP[metric],
-            points=tuple((dict(labels), value) for labels, value in by_metric[metric].items()),
+            points=tuple(by_metric[metric].values()),
         )
         for metric in TARGET_HELP
         if metric in by_metric
@@ -195,7 +201,8 @@ def _to_metric(family: Family) -> Metric:
     metric = Metric(name, family.help, family.kind, family.unit)
     sample_name = name + "_total" if family.kind == "counter" else name
     for labels, value in family.points:
-        metric.add_sample(sample_name, dict(labels), value)
+        # prometheus-client only reads the labels, so the cached mapping goes as it is.
+        metric.add_sample(sample_name, cast("dict[str, str]", labels), value)
     return metric
 
 

@@ -22,9 +22,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from prometheus_client.exposition import choose_encoder
+
 from engine.errors import MemalertError
 from engine.exposition import render_metrics
 from engine.http_views import (
+    Json,
     alerts_view,
     health_view,
     leaks_view,
@@ -34,6 +37,7 @@ from engine.http_views import (
 )
 from engine.model import Matcher, Silence
 from engine.observations import parse_timestamp
+from engine.secrets import mask
 from engine.snapshot import EngineSnapshot, SnapshotSource
 from engine.units import parse_duration
 
@@ -84,7 +88,8 @@ def json_response(
 def error_response(
     status: int, message: str, headers: tuple[tuple[str, str], ...] = ()
 ) -> Response:
-    return json_response(status, {"error": message, "status": status}, headers)
+    # Messages quote the request and the store's errors: either may hold a secret.
+    return json_response(status, {"error": mask(message), "status": status}, headers)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -261,10 +266,11 @@ class HttpApp:
             body, content_type = render_metrics(snapshot, accept)
             return Response(status=200, body=body, content_type=content_type)
 
-        return self._cache.get(snapshot, "metrics " + accept[:200], render)
+        # Keyed by the format negotiated, not the header: a few keys, however clients spell it.
+        return self._cache.get(snapshot, "metrics " + choose_encoder(accept)[1], render)
 
     def _cached_json(
-        self, key: str, snapshot: EngineSnapshot, view: Callable[..., Any]
+        self, key: str, snapshot: EngineSnapshot, view: Callable[[EngineSnapshot], Json]
     ) -> Response:
         return self._cache.get(snapshot, key, lambda: json_response(200, view(snapshot)))
 

@@ -123,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The kernel's queue of connections not yet accepted: socketserver's 5 drops
+    # (and the client retries a second later) when many scrapers connect at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: HttpApp, family: socket.AddressFamily):
         self.address_family = family

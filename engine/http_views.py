@@ -12,13 +12,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from engine.leaks import BYTES_PER_MB, LeakAnalysis
 from engine.model import Labels, Sample, Silence
 from engine.secrets import mask
 from engine.snapshot import EngineSnapshot, TargetLeak
 
 # /health turns unhealthy when no tick ran for this many intervals.
 UNHEALTHY_AFTER_INTERVALS = 3
-BYTES_PER_MB = 1e6  # DESIGN §3: MB is SI
 # The seed's name for virtual memory, which /snapshot keeps (DESIGN §7 `virtual_bytes`).
 _SNAPSHOT_NAMES = {"vms_bytes": "virtual_bytes"}
 _ALWAYS_SHOWN = ("rss_bytes", "virtual_bytes", "pressure", "limit_bytes")
@@ -120,9 +120,8 @@ def snapshot_view(snapshot: EngineSnapshot) -> Json:
 # -- /leaks -----------------------------------------------------------------------
 
 
-def _trend_leak(leak: TargetLeak) -> Json:
+def _leak_entry(leak: TargetLeak) -> Json:
     return {
-        "source": "trend",
         "target": mask(leak.target),
         "component": None if leak.component is None else mask(leak.component),
         "leak_bytes": number(leak.leak_bytes),
@@ -136,29 +135,34 @@ def _trend_leak(leak: TargetLeak) -> Json:
     }
 
 
-def leaks_view(snapshot: EngineSnapshot) -> Json:
-    """Potential leaks: the trend detector's per target/component, then in-process components."""
-    leaks = [_trend_leak(leak) for leak in snapshot.leaks if leak.leak_bytes > 0]
-    analysis = snapshot.component_leaks
-    if analysis is not None:
-        for info in analysis.potential_leaks:
-            patterns = [p for p in analysis.suspicious_patterns if p.component == info.component]
-            leaks.append(
-                {
-                    "source": "allocations",
-                    "target": None,
-                    "component": mask(info.component),
-                    "leak_bytes": info.total_size_bytes,
-                    "growth_bytes_per_hour": number(info.growth_rate_bytes_per_hour),
-                    "allocation_count": info.allocation_count,
-                    "average_size_bytes": number(info.average_size_bytes),
-                    "first_seen": info.first_seen,
-                    "last_seen": info.last_seen,
-                    "patterns": [p.kind.value for p in patterns],
-                    "pattern_details": [mask(p.detail) for p in patterns],
-                    "top_sites": [],
-                }
+def _component_details(analysis: LeakAnalysis, component: str) -> Json:
+    """What the in-process detector knows beyond the engine's summary of a component."""
+    details: Json = {
+        "pattern_details": [
+            mask(p.detail) for p in analysis.suspicious_patterns if p.component == component
+        ]
+    }
+    for info in analysis.potential_leaks:
+        if info.component == component:
+            details.update(
+                allocation_count=info.allocation_count,
+                average_size_bytes=number(info.average_size_bytes),
+                first_seen=info.first_seen,
+                last_seen=info.last_seen,
             )
+    return details
+
+
+def leaks_view(snapshot: EngineSnapshot) -> Json:
+    """Potential leaks per target (the trend detector) and per component (allocation records)."""
+    leaks = []
+    for leak in snapshot.leaks:
+        if not leak.leak_bytes > 0:
+            continue
+        entry = _leak_entry(leak)
+        if leak.component is not None and snapshot.component_leaks is not None:
+            entry.update(_component_details(snapshot.component_leaks, leak.component))
+        leaks.append(entry)
     growth = sum(leak["growth_bytes_per_hour"] or 0.0 for leak in leaks)
     return {
         "potential_leak_count": len(leaks),

@@ -63,7 +63,7 @@ class MissingExtraError(MemalertError, ImportError):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OtlpConfig:
-    """`endpoint` None takes OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, else localhost:4318."""
+    """`endpoint` and `headers` left out take OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT / _HEADERS."""
 
     endpoint: str | None = None
     interval: float = 15.0
@@ -138,7 +138,10 @@ def start_otlp_export(source: SnapshotSource, config: OtlpConfig | None = None) 
         return callback
 
     exporter = OTLPMetricExporter(
-        endpoint=config.endpoint, headers=dict(config.headers), timeout=config.timeout
+        endpoint=config.endpoint,
+        # None, not {}: OTEL_EXPORTER_OTLP_HEADERS (often the collector's auth) then applies.
+        headers=dict(config.headers) or None,
+        timeout=config.timeout,
     )
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=config.interval * 1000)
     resource = Resource.create({"service.name": config.service_name, "host.name": config.host_name})

@@ -102,8 +102,8 @@ def record(
     progress = RecordProgress(ticks=0, observations=0, started=started, now=started, down={})
     due = started
     while duration is None or due - started <= duration + 1e-9:
-        delay = due - clock()
-        if delay > 0 and wait(delay):
+        # wait(0) when behind still asks whether to stop: a slow tracker cannot outrun Ctrl-C.
+        if wait(max(0.0, due - clock())):
             break
         now = clock()
         for line in observation_records(tracker.sample_targets(targets, now)):
@@ -210,10 +210,10 @@ def run_record(
     ruleset = load_rules(rules, env=env)
     targets = ruleset.targets or default_targets()
     progress_stream = stderr if stderr is not None else sys.stderr
-    names = ", ".join(t.name for t in targets)
+    # Short, so the redrawn line never wraps (a wrapped line cannot be redrawn).
     terminal = _Terminal(
         progress_stream,
-        summary=f"recording {names} every {format_duration(ruleset.interval)} to {out}",
+        summary=f"recording {len(targets)} target(s) every {format_duration(ruleset.interval)}",
         duration=seconds,
     )
     stop = threading.Event()

@@ -77,6 +77,16 @@ def populated_snapshot(now: float = START + 60) -> EngineSnapshot:
             patterns=("steady growth",),
             top_sites=(("app.py:42", 8e6),),
         ),
+        # The engine lists the in-process detector's component leaks here too.
+        TargetLeak(
+            target="api",
+            component="cache",
+            leak_bytes=52e6,
+            growth_bytes_per_hour=3e6,
+            confidence=1.0,
+            time_to_limit_seconds=None,
+            patterns=("frequent_large_allocations",),
+        ),
         TargetLeak(
             target="batch",
             component=None,

@@ -155,19 +155,20 @@ def test_snapshot_lists_every_target_with_its_latest_values(client: Client) -> N
     assert (batch["up"], batch["rss_bytes"], batch["pressure"]) == (False, None, None)
 
 
-def test_leaks_lists_trend_and_component_leaks(client: Client) -> None:
+def test_leaks_lists_target_and_component_leaks(client: Client) -> None:
     status, body = client.json("GET", "/leaks")
     assert status == 200
     assert body["potential_leak_count"] == 2
     assert body["growth_rate_mb_per_hour"] == pytest.approx(15.0)
-    trend, component = body["leaks"]
-    assert trend["source"] == "trend"
-    assert trend["target"] == "api"
-    assert trend["top_sites"] == [{"site": "app.py:42", "growth_bytes": 8e6}]
-    assert trend["time_to_limit_seconds"] == 7200.0
-    assert component["source"] == "allocations"
-    assert component["component"] == "cache"
+    target, component = body["leaks"]
+    assert (target["target"], target["component"]) == ("api", None)
+    assert target["top_sites"] == [{"site": "app.py:42", "growth_bytes": 8e6}]
+    assert target["time_to_limit_seconds"] == 7200.0
+    assert "allocation_count" not in target
+    assert (component["target"], component["component"]) == ("api", "cache")
     assert component["patterns"] == ["frequent_large_allocations"]
+    assert component["pattern_details"] == ["7 allocations of 1 MiB or more"]
+    assert component["allocation_count"] == 200
 
 
 def test_alerts_lists_active_alerts_with_masked_summaries(client: Client) -> None:
@@ -351,3 +352,13 @@ def test_writes_are_rate_limited_then_refill() -> None:
     assert client.post_silence(A_SILENCE).status == 429
     # Reads are never limited.
     assert all(client.call("GET", "/silences").status == 200 for _ in range(20))
+
+
+def test_error_messages_mask_what_they_quote(client: Client) -> None:
+    response = client.call("GET", f"/https://hooks.slack.com/services/{SLACK_SECRET}")
+    assert response.status == 404
+    assert SLACK_SECRET.split("/")[-1].encode() not in response.body
+    client.source.fail_next_add = MemalertError("cannot reach postgres://u:hunter2hunter2@db/x")
+    stored = client.post_silence(A_SILENCE)
+    assert stored.status == 503
+    assert b"hunter2" not in stored.body

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
+import selectors
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import pytest
 from http_fakes import START, TOKEN, FakeSource, populated_snapshot
@@ -16,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.alert_engine import AlertEngine
 from engine.http_app import MAX_BODY_BYTES
 from engine.http_server import ServerHandle, parse_listen, serve
+from engine.leaks import LeakDetector
 from engine.snapshot import EngineSnapshot
 from engine.testing import FakeClock
 from engine.tracker import MemoryTracker
@@ -24,7 +34,15 @@ pytestmark = pytest.mark.integration
 
 NOW = START + 60
 TIMEOUT = 30.0
-FIXTURE_PROC = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_PROC = ROOT / "tests" / "fixtures" / "proc"
+
+
+class Address(NamedTuple):
+    """Where a server listens, when it runs in another process."""
+
+    host: str
+    port: int
 
 
 @pytest.fixture
@@ -41,12 +59,12 @@ def server() -> Iterator[ServerHandle]:
         handle.close()
 
 
-def connect(handle: ServerHandle) -> http.client.HTTPConnection:
+def connect(handle: ServerHandle | Address) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(handle.host, handle.port, timeout=TIMEOUT)
 
 
 def request(
-    handle: ServerHandle,
+    handle: ServerHandle | Address,
     method: str,
     path: str,
     body: bytes | None = None,
@@ -248,6 +266,10 @@ def test_a_real_engine_ticked_by_hand_is_served(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(ENGINE_RULES)
     clock = FakeClock()
+    detector = LeakDetector(clock=clock, budget_bytes=1 << 30)
+    for _ in range(10):
+        detector.record_allocation("cache", "put", 1_000_000)
+        clock.advance(1)
     engine = AlertEngine.from_files(
         [rules],
         state_path=tmp_path / "state.db",
@@ -255,6 +277,7 @@ def test_a_real_engine_ticked_by_hand_is_served(tmp_path: Path) -> None:
         clock=clock,
         tracker=MemoryTracker(4242, proc_root=proc, clock=clock),
         notifiers={},
+        detector=detector,
     )
     handle = serve(engine, port=0, env={"MEMALERT_API_TOKEN": TOKEN}, clock=clock)
     try:
@@ -268,8 +291,15 @@ def test_a_real_engine_ticked_by_hand_is_served(tmp_path: Path) -> None:
         health = json.loads(body)
         assert (status, health["status"], health["ticks_total"]) == (200, "healthy", 4)
         _, _, body = request(handle, "GET", "/snapshot")
-        (api,) = json.loads(body)["targets"]
+        api, me = json.loads(body)["targets"]
         assert (api["target"], api["up"], api["rss_bytes"]) == ("api", True, 200 * 1024 * 1024)
+        assert me["components"][0]["component_bytes"] == 10_000_000
+        _, _, body = request(handle, "GET", "/leaks")
+        leaks = json.loads(body)
+        assert leaks["potential_leak_count"] == 1
+        (cache,) = leaks["leaks"]
+        assert (cache["component"], cache["leak_bytes"]) == ("cache", 10_000_000)
+        assert cache["allocation_count"] == 10
         _, _, body = request(handle, "GET", "/metrics")
         families = {f.name: f for f in text_string_to_metric_families(body.decode())}
         assert families["memalert_ticks"].samples[0].value == 4.0
@@ -286,3 +316,81 @@ def test_a_real_engine_ticked_by_hand_is_served(tmp_path: Path) -> None:
     finally:
         handle.close()
         engine.close()
+
+
+# -- a running `memalert run --listen` ----------------------------------------------------
+
+RUN_RULES = """\
+version: 1
+interval: 1s
+targets:
+  - {name: me, self: true}
+rules:
+  - name: me-rss
+    metric: rss_bytes
+    above: {warning: 1MiB}
+"""
+
+
+def _serving_url(daemon: subprocess.Popen[str]) -> str:
+    """The URL `memalert run` logs once its HTTP API listens (port 0 picks a free one)."""
+    assert daemon.stderr is not None
+    deadline = time.monotonic() + TIMEOUT
+    seen = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(daemon.stderr, selectors.EVENT_READ)
+        while time.monotonic() < deadline and selector.select(deadline - time.monotonic()):
+            line = daemon.stderr.readline()
+            seen.append(line)
+            found = re.search(r"serving the HTTP API on (http://\S+)", line)
+            if found:
+                return found.group(1)
+            if not line:
+                break
+    raise AssertionError("memalert run never said where it listens:\n" + "".join(seen))
+
+
+def test_a_running_memalert_run_serves_the_api(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RUN_RULES)
+    command = [sys.executable, "-m", "engine.cli", "run", str(rules)]
+    command += ["--state", str(tmp_path / "state.db"), "--listen", "127.0.0.1:0"]
+    daemon = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "MEMALERT_API_TOKEN": TOKEN},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = urlsplit(_serving_url(daemon))
+        assert url.hostname == "127.0.0.1"
+        address = Address(url.hostname, url.port or 0)
+        deadline = time.monotonic() + TIMEOUT
+        health: dict[str, object] = {}
+        # A real daemon on a real clock: wait (boundedly) for its first ticks.
+        while time.monotonic() < deadline:
+            _, _, body = request(address, "GET", "/health")
+            health = json.loads(body)
+            if isinstance(health["ticks_total"], int) and health["ticks_total"] >= 2:
+                break
+            time.sleep(0.1)
+        assert health["status"] == "healthy"
+        _, _, body = request(address, "GET", "/alerts")
+        assert [a["rule"] for a in json.loads(body)["alerts"]] == ["me-rss"]
+        _, _, body = request(address, "GET", "/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        assert families["memalert_up"].samples[0].labels == {"target": "me"}
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        payload = json.dumps({"match": {"target": "me"}, "duration": "1h"}).encode()
+        status, _, _ = request(address, "POST", "/silences", payload, headers)
+        assert status == 201
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=TIMEOUT)
+        assert daemon.returncode == 0, stderr
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate(timeout=TIMEOUT)

@@ -97,7 +97,12 @@ def test_readings_are_paced_on_the_interval_for_the_duration() -> None:
 
 def test_a_stop_ends_the_recording_between_readings() -> None:
     lines, progress = recorded(duration=None, stop_after=3)
-    assert len(lines) == progress.ticks == 4  # the first reading needs no wait
+    assert len(lines) == progress.ticks == 3
+
+
+def test_a_stop_is_seen_even_when_readings_fall_behind() -> None:
+    lines, _ = recorded(duration=None, stop_after=2, cost=100.0)
+    assert len(lines) == 2
 
 
 def test_slots_missed_by_slow_readings_are_skipped_not_made_up() -> None:
