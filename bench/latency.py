@@ -4,8 +4,9 @@ The daemon (a subprocess, interval 1 s) watches a child that holds memory on
 command; a webhook on 127.0.0.1 (apprise json://) notes when each alert arrives.
 The child first holds a little less than the threshold, then adds 4 MiB
 (about 1 ms of page faults): the crossing is timed from the moment that
-addition is resident to the moment the webhook has the FIRING message. Each crossing starts at a random
-point of the tick interval, so the figures cover every phase.
+addition is resident to the moment the webhook has the FIRING message. Each
+crossing starts at a random point of the tick interval, so the figures cover
+every phase.
 
 Target (issue 4): at most the interval + 1 s. Reference: Prometheus +
 Alertmanager on this machine, 1 s scrape and evaluation: 0.13 / 0.40 / 1.02 s.
@@ -21,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,6 +52,10 @@ def firing(body: dict[str, object]) -> bool:
     return "[FIRING:" in str(body.get("message", ""))
 
 
+def arrivals(webhook: Webhook, count: int) -> Callable[[], bool]:
+    return lambda: len(webhook.received) == count
+
+
 def measure(crossings: int, interval: float, work: Path) -> list[float]:
     processes = Processes()
     webhook = Webhook()
@@ -70,12 +76,12 @@ def measure(crossings: int, interval: float, work: Path) -> list[float]:
             holder.hold(THRESHOLD_MIB - 2)
             time.sleep(random.uniform(0.0, interval))  # a random phase of the tick
             crossed = holder.add(4)
-            wait_for("the alert", lambda n=crossing: len(webhook.received) == 2 * n + 1)
+            wait_for("the alert", arrivals(webhook, 2 * crossing + 1))
             arrived, body = webhook.received[-1]
             assert firing(body), body
             latencies.append(arrived - crossed)
             holder.hold(0)
-            wait_for("the resolution", lambda n=crossing: len(webhook.received) == 2 * n + 2)
+            wait_for("the resolution", arrivals(webhook, 2 * crossing + 2))
         return latencies
     finally:
         processes.close()

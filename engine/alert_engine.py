@@ -24,10 +24,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from engine.attribution import SiteGrowth, diagnose_in_background, site_growth_samples
+from engine.attribution import site_growth_samples
 from engine.delivery import DeliveryWorker
+from engine.detector import TrendDetector
 from engine.errors import Diagnostic, RuleFileError
 from engine.evaluate import active_alerts
 from engine.leak_followup import LeakDiagnosis, target_leaks
@@ -92,13 +93,15 @@ class AlertEngine:
         self._sleep = sleep
         self._tick_lock = threading.Lock()  # one tick (or reload) at a time
         self._counts_lock = threading.Lock()
+        # Swaps of the published snapshot: a tick's and a silence change's never cross.
+        self._snapshot_lock = threading.Lock()
         self._sent: Counter[tuple[str, str]] = Counter()
-        self._pipeline = Pipeline(ruleset, state=store.load_state())
+        self._trend = TrendDetector()
+        self._pipeline = Pipeline(ruleset, detector=self._trend, state=store.load_state())
         self._use(ruleset)
         self._worker = DeliveryWorker(store, self._counting(notifiers), clock=clock, sleep=sleep)
         self._scheduler: TickScheduler | None = None
         self._diagnosis = LeakDiagnosis()
-        self._diagnosis_thread: threading.Thread | None = None
         self._durations: deque[float] = deque(maxlen=DURATIONS_KEPT)
         self._ticks = self._errors = self._missed = 0
         self._down: frozenset[str] = frozenset()
@@ -202,10 +205,8 @@ class AlertEngine:
             try:
                 result = self._evaluate(now)
             except Exception as exc:
-                with self._counts_lock:
-                    self._errors += 1
-                self._snapshot = replace(
-                    self._snapshot,
+                self._errors += 1
+                self._amend_snapshot(
                     last_tick_error=mask(f"{type(exc).__name__}: {exc}"),
                     tick_errors_total=self._errors,
                 )
@@ -240,8 +241,10 @@ class AlertEngine:
             )
         except Exception:
             pipeline.state = before  # re-evaluated next tick: delayed, never dropped
+            self._diagnosis.hand_back(finished)
             raise
-        self._start_diagnosis(result)
+        seconds = min(max(ruleset.interval, 1.0), MAX_DIAGNOSIS_SECONDS)
+        self._diagnosis.start(result.events, self._self_targets, seconds=seconds, sleep=self._sleep)
         return result
 
     def _report_down_targets(self) -> None:
@@ -253,34 +256,12 @@ class AlertEngine:
             log.info("target %r is back", name)
         self._down = down
 
-    def _start_diagnosis(self, result: TickResult) -> None:
-        trigger = self._diagnosis.trigger(result.events, self._self_targets)
-        if trigger is None:
-            return
-        seconds = min(max(self._pipeline.ruleset.interval, 1.0), MAX_DIAGNOSIS_SECONDS)
-
-        def on_result(sites: list[SiteGrowth]) -> None:
-            self._diagnosis.finish(trigger, sites)
-
-        thread = diagnose_in_background(seconds, on_result=on_result, sleep=self._sleep)
-        if thread is not None:
-            self._diagnosis_thread = thread
-            log.info(
-                "leak alert %s on %s: tracing allocation sites for %gs",
-                trigger.rule,
-                trigger.labels.get("target"),
-                seconds,
-            )
-
     def wait_for_diagnosis(self, timeout: float | None = None) -> bool:
         """Wait until a running allocation-site diagnosis has handed over its result.
 
         Its follow-up notification goes out with the next tick; True when none is running.
         """
-        thread = self._diagnosis_thread
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
+        return self._diagnosis.wait(timeout)
 
     def _publish(self, now: float) -> None:
         ruleset = self._pipeline.ruleset
@@ -292,38 +273,45 @@ class AlertEngine:
         except StateStoreError as exc:  # the snapshot keeps the last figures it had
             log.warning("cannot read the outbox backlog: %s", mask(str(exc)))
             backlog, dead = self._snapshot.outbox_backlog, self._snapshot.dead_letters
+        leaks = target_leaks(
+            self._trend.results(),
+            component_leaks,
+            self_target=self._self_target,
+            top_sites=self._diagnosis.latest_sites(),
+        )
+        alerts = tuple(active_alerts(ruleset, state, now))
+        silences = self._silences_in_force(now)
         with self._counts_lock:
             sent = dict(self._sent)
-            missed = self._missed
-        self._snapshot = EngineSnapshot(
-            started_at=self._snapshot.started_at,
-            interval=ruleset.interval,
-            last_tick_at=now,
-            ticks_total=self._ticks,
-            missed_ticks_total=missed,
-            tick_errors_total=self._errors,
-            tick_durations=tuple(self._durations),
-            samples=tuple(state.series.values()),
-            alerts=tuple(active_alerts(ruleset, state, now)),
-            leaks=target_leaks(
-                self._pipeline.detector.results(),
-                component_leaks,
-                self_target=self._self_target,
-                top_sites=self._diagnosis.latest_sites(),
-            ),
-            component_leaks=component_leaks,
-            silences=self._silences_in_force(now),
-            notifications_total=sent,
-            outbox_backlog=backlog,
-            dead_letters=dead,
-        )
+        with self._snapshot_lock:
+            self._snapshot = EngineSnapshot(
+                started_at=self._snapshot.started_at,
+                interval=ruleset.interval,
+                last_tick_at=now,
+                ticks_total=self._ticks,
+                missed_ticks_total=self._missed,
+                tick_errors_total=self._errors,
+                tick_durations=tuple(self._durations),
+                samples=tuple(state.series.values()),
+                alerts=alerts,
+                leaks=leaks,
+                component_leaks=component_leaks,
+                silences=silences,
+                notifications_total=sent,
+                outbox_backlog=backlog,
+                dead_letters=dead,
+            )
 
     def _silences_in_force(self, now: float) -> tuple[Silence, ...]:
         from_files = (s for s in self._pipeline.ruleset.silences if s.active(now))
         return (*from_files, *self._store.active_silences(now))
 
     def _republish_silences(self, now: float) -> None:
-        self._snapshot = replace(self._snapshot, silences=self._silences_in_force(now))
+        self._amend_snapshot(silences=self._silences_in_force(now))
+
+    def _amend_snapshot(self, **changes: Any) -> None:
+        with self._snapshot_lock:
+            self._snapshot = replace(self._snapshot, **changes)
 
     # -- reload ------------------------------------------------------------------------
 
@@ -431,6 +419,6 @@ class AlertEngine:
         self.tick(now)
 
     def _count_missed(self) -> None:
-        with self._counts_lock:
+        with self._snapshot_lock:
             self._missed += 1
-        self._snapshot = replace(self._snapshot, missed_ticks_total=self._missed)
+            self._snapshot = replace(self._snapshot, missed_ticks_total=self._missed)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from engine.store_records import SilenceRecord, StoredAlert, StoreStatus
 
 NOTIFY_TEST_RULE = "notify-test"
+DEFAULT_LISTEN = "127.0.0.1:9464"  # engine.http_server's default address
 
 
 def _print(line: str = "") -> None:
@@ -70,6 +71,15 @@ def _matcher(text: str) -> tuple[str, str]:
     return label.strip(), pattern
 
 
+def _listen(text: str) -> tuple[str, int]:
+    from engine.http_server import parse_listen  # noqa: PLC0415 - only `run --listen` needs it
+
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _state_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state",
@@ -90,6 +100,14 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="on SIGTERM, keep delivering queued notifications this long (default 10s)",
     )
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    run.add_argument(
+        "--listen",
+        nargs="?",
+        const=DEFAULT_LISTEN,
+        type=_listen,
+        metavar="HOST:PORT",
+        help=f"serve the HTTP API (docs/http.md); alone: {DEFAULT_LISTEN}; default: no HTTP",
+    )
     run.set_defaults(handler=cmd_run)
 
     test = commands.add_parser("notify-test", help="send one test message through a notifier")
@@ -144,6 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_path=args.state,
         flush_timeout=args.flush_timeout,
         log_level=args.log_level,
+        listen=args.listen,
     )
 
 

@@ -37,6 +37,7 @@ STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
 EXIT_OK = 0
 EXIT_INVALID = 1
+EXIT_BAD_SETUP = 2
 
 
 class MaskingFormatter(logging.Formatter):
@@ -61,15 +62,40 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> logg
 
 
 class Daemon:
-    """Runs a built engine until SIGTERM or SIGINT; reloads it on SIGHUP (main thread only)."""
+    """Runs a built engine until SIGTERM or SIGINT; reloads it on SIGHUP (main thread only).
 
-    def __init__(self, engine: AlertEngine, *, flush_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+    With `listen` (host, port), the HTTP API (`engine.http_server`) serves the
+    engine's snapshots from before the first tick until the engine stops.
+    """
+
+    def __init__(
+        self,
+        engine: AlertEngine,
+        *,
+        flush_timeout: float = DEFAULT_STOP_TIMEOUT,
+        listen: tuple[str, int] | None = None,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
         self._engine = engine
         self._flush_timeout = flush_timeout
+        self._listen = listen
+        self._env = env
 
     def run(self) -> int:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        server = None
         try:
+            if self._listen is not None:
+                # Bound before any tick: a taken port stops the start, not a running daemon.
+                from engine.http_server import serve  # noqa: PLC0415 - only with --listen
+
+                try:
+                    server = serve(self._engine, *self._listen, env=self._env)
+                except OSError as exc:
+                    host, port = self._listen
+                    log.error("not started: cannot listen on %s:%d: %s", host, port, exc)
+                    self._engine.close()
+                    return EXIT_BAD_SETUP
             self._engine.start()
             ruleset = self._engine.ruleset
             log.info(
@@ -93,6 +119,8 @@ class Daemon:
             flushed = self._engine.stop(self._flush_timeout)
             self._discard_late_signals()
         finally:
+            if server is not None:
+                server.close()
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if flushed:
             log.info("stopped; every notification was delivered")
@@ -119,8 +147,10 @@ def run_daemon(
     env: Mapping[str, str] = os.environ,
     flush_timeout: float = DEFAULT_STOP_TIMEOUT,
     log_level: str = "info",
+    listen: tuple[str, int] | None = None,
 ) -> int:
-    """`memalert run`: 0 after a graceful stop, 1 for invalid rules or notifiers, 2 bad state."""
+    """`memalert run`: 0 after a graceful stop, 1 for invalid rules or notifiers, 2 bad state
+    or an address the HTTP API cannot listen on."""
     configure_logging(log_level)
     try:
         engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
@@ -134,7 +164,7 @@ def run_daemon(
     except StateStoreError as exc:
         log.error("not started: %s", exc)
         return exc.exit_code
-    return Daemon(engine, flush_timeout=flush_timeout).run()
+    return Daemon(engine, flush_timeout=flush_timeout, listen=listen, env=env).run()
 
 
 def _refuse(diagnostics: Sequence[Diagnostic]) -> int:

@@ -12,11 +12,12 @@ same alert, not a state change.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from engine.attribution import SiteGrowth
+from engine.attribution import SiteGrowth, diagnose_in_background
 from engine.evaluate import EvalState
 from engine.leaks import LeakAnalysis
 from engine.model import (
@@ -36,6 +37,8 @@ LEAK_METRICS = frozenset({"leak_bytes", "leak_growth_bytes_per_hour", "leak_conf
 # How many sites a notification names: enough to act on, short enough to read.
 TOP_SITES_SHOWN = 5
 FOLLOW_UP_REASON = "allocation sites diagnosed"
+
+log = logging.getLogger("memalert.engine")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,12 +83,46 @@ class FinishedDiagnosis:
 
 
 class LeakDiagnosis:
-    """Hands a diagnosis from its thread to the next tick (thread-safe)."""
+    """Starts a diagnosis and hands its result from its thread to the next tick (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._done: FinishedDiagnosis | None = None
         self._latest: tuple[tuple[str, float], ...] = ()
+        self._thread: threading.Thread | None = None
+
+    def start(
+        self,
+        events: Iterable[AlertEvent],
+        self_targets: frozenset[str],
+        *,
+        seconds: float,
+        sleep: Callable[[float], object],
+    ) -> None:
+        """Trace allocations for `seconds` if one of `events` calls for it and none runs."""
+        trigger = self.trigger(events, self_targets)
+        if trigger is None:
+            return
+
+        def on_result(sites: list[SiteGrowth]) -> None:
+            self.finish(trigger, sites)
+
+        thread = diagnose_in_background(seconds, on_result=on_result, sleep=sleep)
+        if thread is not None:
+            self._thread = thread
+            log.info(
+                "leak alert %s on %s: tracing allocation sites for %gs",
+                trigger.rule,
+                trigger.labels.get("target"),
+                seconds,
+            )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running diagnosis to hand over; True when none is running."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     @staticmethod
     def trigger(events: Iterable[AlertEvent], self_targets: frozenset[str]) -> AlertEvent | None:
@@ -110,6 +147,12 @@ class LeakDiagnosis:
         with self._lock:
             done, self._done = self._done, None
             return done
+
+    def hand_back(self, done: FinishedDiagnosis | None) -> None:
+        """Return what `take` gave to a tick that failed, unless a newer result came."""
+        with self._lock:
+            if self._done is None:
+                self._done = done
 
     def latest_sites(self) -> tuple[tuple[str, float], ...]:
         with self._lock:

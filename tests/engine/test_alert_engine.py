@@ -8,95 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from engine_world import INTERVAL, PID, RULES, MiB, World
 
 from engine.alert_engine import AlertEngine
 from engine.errors import Diagnostic
 from engine.evaluate import EvalState
 from engine.leaks import LeakDetector
-from engine.model import AlertEvent, Matcher, Silence
+from engine.model import Matcher, Silence
 from engine.routing import Notification
 from engine.rules import load_rules
 from engine.store import CommitStats, StateStore, StateStoreError
-from engine.testing import FakeClock
 from engine.tracker import MemoryTracker
 from notifiers.testing import RecordingNotifier
-
-PID = 4242
-INTERVAL = 15.0
-MiB = 2**20
-FIXTURE_PROC = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
-
-RULES = """\
-version: 1
-interval: 15s
-repeat_interval: 1h
-targets:
-  - name: api
-    pid: 4242
-rules:
-  - name: api-rss
-    metric: rss_bytes
-    above: {warning: 100MiB, critical: 200MiB}
-    for: 30s
-    notify: [hook]
-notifiers:
-  hook: {urls: ["json://127.0.0.1:9/unused"]}
-"""
-
-
-class World:
-    """The outside world of one engine: /proc, clock, rule file, state file, notifiers."""
-
-    def __init__(self, tmp_path: Path, rules: str = RULES) -> None:
-        self.tmp = tmp_path
-        self.proc = tmp_path / "proc"
-        (self.proc / str(PID)).mkdir(parents=True)
-        shutil.copy(FIXTURE_PROC / "meminfo", self.proc / "meminfo")
-        self.clock = FakeClock()
-        self.rules = tmp_path / "rules.yaml"
-        self.rules.write_text(rules)
-        self.state = tmp_path / "state.db"
-        self.hook = RecordingNotifier("hook")
-        self.set_rss(50)
-
-    def set_rss(self, mib: float) -> None:
-        kib = int(mib * 1024)
-        (self.proc / str(PID) / "status").write_text(
-            f"Name:\tapi\nVmSize:\t{kib * 4} kB\nVmRSS:\t{kib} kB\nRssAnon:\t{kib} kB\n"
-        )
-
-    def engine(
-        self,
-        *,
-        notifiers: Mapping[str, RecordingNotifier] | None = None,
-        env: Mapping[str, str] | None = None,
-        detector: LeakDetector | None = None,
-        sleep: object = None,
-    ) -> AlertEngine:
-        return AlertEngine.from_files(
-            [self.rules],
-            state_path=self.state,
-            env=env if env is not None else {},
-            clock=self.clock,
-            tracker=MemoryTracker(PID, proc_root=self.proc, cgroup_root=self.tmp / "cgroup"),
-            notifiers=notifiers if notifiers is not None else {"hook": self.hook},
-            detector=detector,
-            sleep=sleep if callable(sleep) else self.clock.advance,
-        )
-
-    def step(self, engine: AlertEngine, ticks: int = 1) -> list[AlertEvent]:
-        """Advance one interval per tick, tick and deliver; the events of those ticks."""
-        events: list[AlertEvent] = []
-        for _ in range(ticks):
-            now = self.clock.advance(INTERVAL)
-            events += engine.tick(now).events
-            engine.delivery.run_once(now)
-        return events
 
 
 @pytest.fixture
@@ -398,3 +327,48 @@ def test_a_leak_alert_on_this_process_is_followed_by_its_allocation_sites(
     (component,) = [leak for leak in snapshot.leaks if leak.component == "cache"]
     assert component.leak_bytes == 8 * MiB
     assert snapshot.component_leaks is not None
+
+
+@pytest.mark.integration
+def test_start_runs_ticks_and_delivery_in_the_background_and_stop_ends_them(
+    tmp_path: Path,
+) -> None:
+    # Real clock and threads: the in-process use of DESIGN §7.
+    world = World(tmp_path, RULES.replace("interval: 15s", "interval: 1s").replace("30s", "0s"))
+    world.set_rss(150)
+    engine = AlertEngine.from_files(
+        [world.rules],
+        state_path=world.state,
+        env={},
+        tracker=MemoryTracker(PID, proc_root=world.proc, cgroup_root=tmp_path / "cgroup"),
+        notifiers={"hook": world.hook},
+    )
+    engine.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not world.hook.events and time.monotonic() < deadline:
+            threading.Event().wait(0.02)
+        assert delivered(world.hook) == [("firing", "warning")]
+        assert engine.latest().ticks_total >= 1
+    finally:
+        assert engine.stop(timeout=10)
+    names = {thread.name for thread in threading.enumerate()}
+    assert not names & {"memalert-delivery", "APScheduler"}
+    with pytest.raises(StateStoreError, match="closed"):
+        engine.store.status(time.time())
+
+
+def test_a_thousand_alerts_firing_in_one_tick_reach_a_notifier_as_one_message(
+    tmp_path: Path,
+) -> None:
+    pids = range(10_000, 11_000)
+    targets = "".join(f"  - name: p{pid}\n    pid: {pid}\n" for pid in pids)
+    world = World(tmp_path, RULES.replace("  - name: api\n    pid: 4242\n", targets))
+    for pid in pids:
+        (world.proc / str(pid)).mkdir()
+        (world.proc / str(pid) / "status").write_text("VmSize:\t400000 kB\nVmRSS:\t150000 kB\n")
+    with world.engine() as engine:
+        world.step(engine, 3)
+    (message,) = world.hook.sent
+    assert len(message.events) == 1000
+    assert {e.event for e in message.events} == {"firing"}
