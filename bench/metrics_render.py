@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.evaluate import AlertView
+from engine.alert_views import AlertView
 from engine.exposition import exported_labels, render_metrics
 from engine.http_app import HttpApp, Request
 from engine.model import Labels, Sample, Severity, Silence

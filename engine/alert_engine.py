@@ -26,11 +26,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.alert_views import active_alerts
 from engine.attribution import site_growth_samples
 from engine.delivery import DeliveryWorker
 from engine.detector import TrendDetector
 from engine.errors import Diagnostic, RuleFileError
-from engine.evaluate import active_alerts
 from engine.leak_followup import LeakDiagnosis, target_leaks
 from engine.live_parts import (
     CountingNotifier,

@@ -21,8 +21,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from engine.alert_views import AlertView, active_alerts
 from engine.errors import Diagnostic, InputError, RuleFileError
-from engine.evaluate import AlertView, active_alerts
 from engine.messages import describe_labels
 from engine.model import Labels, RuleSet, Sample, Severity
 from engine.pipeline import Pipeline

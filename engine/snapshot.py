@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from engine.evaluate import AlertView
+from engine.alert_views import AlertView
 from engine.model import Sample, Silence
 
 if TYPE_CHECKING:

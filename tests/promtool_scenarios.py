@@ -19,7 +19,8 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from engine.evaluate import LOOKBACK_SECONDS, EvalState, active_alerts, evaluate
+from engine.alert_views import active_alerts
+from engine.evaluate import LOOKBACK_SECONDS, EvalState, evaluate
 from engine.model import Labels, Rule, RuleSet, Sample, Severity
 from engine.units import parse_size
 

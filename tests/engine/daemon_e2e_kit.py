@@ -21,13 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from memchildren import MiB
+from notifier_kit import free_port
 
 from engine.store import StateStore, StoredAlert
-
-# notifier_kit lives beside the notifier tests, and pytest puts a test file's
-# directory on sys.path only once it collects a file there: add it ourselves.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notifiers"))
-from notifier_kit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MEMALERT = (sys.executable, "-m", "engine.cli")

@@ -6,7 +6,7 @@ import itertools
 import threading
 from dataclasses import replace
 
-from engine.evaluate import AlertView
+from engine.alert_views import AlertView
 from engine.leaks import LeakAnalysis, LeakInfo, PatternKind, SuspiciousPattern
 from engine.model import Labels, Sample, Severity, Silence
 from engine.snapshot import EngineSnapshot, TargetLeak

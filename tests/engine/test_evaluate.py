@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from builders import C, W, make_rule, run_series, sample
 
-from engine.evaluate import LOOKBACK_SECONDS, EvalState, active_alerts, evaluate
+from engine.alert_views import active_alerts
+from engine.evaluate import LOOKBACK_SECONDS, EvalState, evaluate
 from engine.model import Labels, Matcher, RuleSet, Silence
 
 CASES = [
