@@ -126,8 +126,8 @@ def evaluate(
     instances = dict(state.instances)
     events: list[AlertEvent] = []
     seen: set[InstanceKey] = set()
-    for rule in rules.rules:
-        step = _RuleStep(
+    steps = {
+        rule.name: _RuleStep(
             rule,
             now=now,
             repeat_interval=rules.repeat_interval,
@@ -135,6 +135,10 @@ def evaluate(
             series=series,
             events=events,
         )
+        for rule in rules.rules
+    }
+    for rule in rules.rules:
+        step = steps[rule.name]
         for sample in by_metric.get(rule.metric, ()):
             if rule.where and not matches_all(rule.where, sample.labels):
                 continue
@@ -148,23 +152,15 @@ def evaluate(
             new = step.advance(old or _INACTIVE, sample.labels, sample.value)
             _store(instances, key, old, new)
 
-    rules_by_name = {rule.name: rule for rule in rules.rules}
+    # Instances whose series is gone this tick: no value, so their condition is false.
     for key, old in state.instances.items():
         if key in seen:
             continue
-        rule_or_none = rules_by_name.get(key[0])
-        if rule_or_none is None:
+        missing_step = steps.get(key[0])
+        if missing_step is None:
             del instances[key]  # the rule was removed by a reload
             continue
-        step = _RuleStep(
-            rule_or_none,
-            now=now,
-            repeat_interval=rules.repeat_interval,
-            silences=active_silences,
-            series=series,
-            events=events,
-        )
-        _store(instances, key, old, step.advance(old, key[1], None))
+        _store(instances, key, old, missing_step.advance(old, key[1], None))
     return EvalState(instances=instances, series=series), events
 
 
