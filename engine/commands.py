@@ -108,6 +108,14 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="HOST:PORT",
         help=f"serve the HTTP API (docs/http.md); alone: {DEFAULT_LISTEN}; default: no HTTP",
     )
+    run.add_argument(
+        "--otlp",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="export metrics over OTLP/HTTP (needs memalert[otlp]); alone: the endpoint from "
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
     run.set_defaults(handler=cmd_run)
 
     test = commands.add_parser("notify-test", help="send one test message through a notifier")
@@ -163,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush_timeout=args.flush_timeout,
         log_level=args.log_level,
         listen=args.listen,
+        otlp_endpoint=args.otlp,
     )
 
 

@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.alert_engine import DEFAULT_STOP_TIMEOUT, AlertEngine
 from engine.errors import Diagnostic, RuleFileError
@@ -28,6 +28,9 @@ from engine.secrets import mask
 from engine.store import StateStoreError
 from engine.units import format_duration
 from notifiers.base import NotifierError
+
+if TYPE_CHECKING:
+    from engine.otlp import OtlpExport
 
 log = logging.getLogger("memalert.daemon")
 
@@ -75,15 +78,18 @@ class Daemon:
         flush_timeout: float = DEFAULT_STOP_TIMEOUT,
         listen: tuple[str, int] | None = None,
         env: Mapping[str, str] = os.environ,
+        otlp_endpoint: str | None = None,
     ) -> None:
         self._engine = engine
         self._flush_timeout = flush_timeout
         self._listen = listen
         self._env = env
+        self._otlp_endpoint = otlp_endpoint
 
     def run(self) -> int:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         server = None
+        otlp = None
         try:
             if self._listen is not None:
                 # Bound before any tick: a taken port stops the start, not a running daemon.
@@ -94,6 +100,11 @@ class Daemon:
                 except OSError as exc:
                     host, port = self._listen
                     log.error("not started: cannot listen on %s:%d: %s", host, port, exc)
+                    self._engine.close()
+                    return EXIT_BAD_SETUP
+            if self._otlp_endpoint is not None:
+                otlp = self._start_otlp()
+                if otlp is None:
                     self._engine.close()
                     return EXIT_BAD_SETUP
             self._engine.start()
@@ -119,6 +130,8 @@ class Daemon:
             flushed = self._engine.stop(self._flush_timeout)
             self._discard_late_signals()
         finally:
+            if otlp is not None:
+                otlp.close()  # flushes the last export
             if server is not None:
                 server.close()
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
@@ -130,6 +143,23 @@ class Daemon:
                 self._engine.store.path,
             )
         return EXIT_OK
+
+    def _start_otlp(self) -> OtlpExport | None:
+        # Imported here: the OTLP extra is optional and heavy.
+        from engine.otlp import MissingExtraError, OtlpConfig, start_otlp_export  # noqa: PLC0415
+
+        config = OtlpConfig(
+            endpoint=self._otlp_endpoint or None, interval=self._engine.ruleset.interval
+        )
+        try:
+            export = start_otlp_export(self._engine, config)
+        except MissingExtraError as exc:
+            log.error("not started: %s", exc)
+            return None
+        log.info(
+            "exporting metrics over OTLP to %s", mask(config.endpoint or "the OTEL_* endpoint")
+        )
+        return export
 
     def _discard_late_signals(self) -> None:
         """Signals that came during the flush would act after the mask is lifted: take them."""
@@ -148,9 +178,13 @@ def run_daemon(
     flush_timeout: float = DEFAULT_STOP_TIMEOUT,
     log_level: str = "info",
     listen: tuple[str, int] | None = None,
+    otlp_endpoint: str | None = None,
 ) -> int:
-    """`memalert run`: 0 after a graceful stop, 1 for invalid rules or notifiers, 2 bad state
-    or an address the HTTP API cannot listen on."""
+    """`memalert run`: 0 after a graceful stop, 1 for invalid rules or notifiers, 2 bad state,
+    an address the HTTP API cannot listen on, or OTLP asked for without its extra.
+
+    `otlp_endpoint` None exports nothing; "" takes the endpoint from the OTEL_* variables.
+    """
     configure_logging(log_level)
     try:
         engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
@@ -164,7 +198,10 @@ def run_daemon(
     except StateStoreError as exc:
         log.error("not started: %s", exc)
         return exc.exit_code
-    return Daemon(engine, flush_timeout=flush_timeout, listen=listen, env=env).run()
+    daemon = Daemon(
+        engine, flush_timeout=flush_timeout, listen=listen, env=env, otlp_endpoint=otlp_endpoint
+    )
+    return daemon.run()
 
 
 def _refuse(diagnostics: Sequence[Diagnostic]) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import queue
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -177,3 +179,47 @@ def test_a_missing_extra_is_a_clear_error_and_the_core_still_imports() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'memalert[otlp]'" in result.stdout
+
+
+def test_memalert_run_exports_over_otlp(tmp_path: Path, receiver: Receiver) -> None:
+    """`memalert run --otlp URL` as a user runs it: a real daemon, a real receiver."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ninterval: 1s\ntargets:\n  - {name: me, self: true}\n"
+        "rules:\n  - name: me-rss\n    metric: rss_bytes\n    above: {warning: 1MiB}\n"
+    )
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(rules),
+            "--state",
+            str(tmp_path / "state.db"),
+            "--otlp",
+            receiver.url,
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        names: set[str] = set()
+        deadline = time.monotonic() + WAIT
+        while "memory.rss_bytes" not in names and time.monotonic() < deadline:
+            try:
+                _, _, request = receiver.requests.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            names |= set(points(request))
+        assert "memory.rss_bytes" in names
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=WAIT)
+        assert daemon.returncode == 0, stderr
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate(timeout=WAIT)
