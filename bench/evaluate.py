@@ -1,6 +1,7 @@
 """Evaluator speed: 100 rules x 100 targets = 10,000 alert instances per tick.
 
-Target (issue 2): at most 20 ms per tick on the 2-core reference machine.
+Target (issue 2): at most 20 ms per tick on the 2-core reference machine; each
+figure is printed with the ratio target / figure (above 1 meets the target).
 About half the instances are active (pending or firing) and values wander
 across the thresholds, so ticks include real transitions, not just skips.
 Run: python bench/evaluate.py [--ticks N]
@@ -72,11 +73,11 @@ def main() -> None:
     )
     print(
         f"evaluate median: {median:.2f} ms  (target <= {TARGET_MS:.0f} ms)  "
-        f"ratio {median / TARGET_MS:.2f}"
+        f"ratio {TARGET_MS / median:.2f}"
     )
     print(
         f"evaluate p99:    {p99:.2f} ms  (target <= {TARGET_MS:.0f} ms)  "
-        f"ratio {p99 / TARGET_MS:.2f}"
+        f"ratio {TARGET_MS / p99:.2f}"
     )
 
 
