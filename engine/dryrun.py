@@ -28,18 +28,19 @@ def replay(ruleset: RuleSet, samples: Sequence[Sample]) -> Iterator[TickResult]:
         return
     pipeline = Pipeline(ruleset)
     ordered = sorted(samples, key=lambda s: s.ts)
-    interval = ruleset.interval
-    now = ordered[0].ts
-    last = ordered[-1].ts
+    first, last = ordered[0].ts, ordered[-1].ts
     index = 0
+    tick = 0
     while True:
+        # Multiplied, not summed: adding e.g. 0.1 s thousands of times drifts off the grid.
+        now = first + tick * ruleset.interval
         batch_start = index
         while index < len(ordered) and ordered[index].ts <= now:
             index += 1
         yield pipeline.step(now, ordered[batch_start:index])
         if now >= last:
             return
-        now += interval
+        tick += 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
