@@ -91,10 +91,18 @@ def is_potential_leak(stats: ComponentStats) -> bool:
     return held > 0 and stats.recent_growth_bytes >= MIN_RECENT_GROWTH_FRACTION * held
 
 
+# Below this span a per-hour rate is an extrapolation of noise: 200 allocations in
+# 64 microseconds would "grow" 10^16 bytes an hour. Such components report 0 until
+# they have a minute of history.
+MIN_RATE_SPAN_SECONDS = 60.0
+
+
 def growth_rate_bytes_per_hour(stats: ComponentStats) -> float:
-    """Held bytes over the component's own span; 0 when all records share one instant."""
+    """Held bytes over the component's own span; 0 while that span is under a minute."""
     span = stats.span_seconds
-    return stats.outstanding_bytes * SECONDS_PER_HOUR / span if span > 0 else 0.0
+    return (
+        stats.outstanding_bytes * SECONDS_PER_HOUR / span if span >= MIN_RATE_SPAN_SECONDS else 0.0
+    )
 
 
 def _leak_info(stats: ComponentStats) -> LeakInfo:

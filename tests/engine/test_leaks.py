@@ -102,6 +102,21 @@ def test_growth_rate_is_over_the_components_own_span_not_the_detectors_age() -> 
     assert analysis.growth_rate_mb_per_hour == pytest.approx(11 * MIB / 2 / 1e6)
 
 
+@pytest.mark.parametrize(("span", "rate"), [(59.0, 0.0), (60.0, 2 * MIB * 60.0)])
+def test_growth_rate_needs_a_minute_of_history(span: float, rate: float) -> None:
+    """A burst shorter than a minute is still a leak, but its per-hour rate would be noise."""
+    clock = FakeClock()
+    detector = LeakDetector(clock=clock, budget_bytes=2**40)
+    detector.record_allocation("burst", "alloc", MIB)
+    clock.advance(span)
+    detector.record_allocation("burst", "alloc", MIB)
+
+    (leak,) = detector.analyze_leaks().potential_leaks
+
+    assert leak.total_size_bytes == 2 * MIB
+    assert leak.growth_rate_bytes_per_hour == pytest.approx(rate)
+
+
 def test_growth_rate_is_zero_when_every_record_shares_one_instant() -> None:
     detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
     detector.record_allocation("burst", "alloc", MIB)
