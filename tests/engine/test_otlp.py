@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_e2e_kit import Daemon
 from http_fakes import SLACK_SECRET, START, FakeSource, populated_snapshot
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -188,25 +189,10 @@ def test_memalert_run_exports_over_otlp(tmp_path: Path, receiver: Receiver) -> N
         "version: 1\ninterval: 1s\ntargets:\n  - {name: me, self: true}\n"
         "rules:\n  - name: me-rss\n    metric: rss_bytes\n    above: {warning: 1MiB}\n"
     )
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(rules),
-            "--state",
-            str(tmp_path / "state.db"),
-            "--otlp",
-            receiver.url,
-        ],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = Daemon(rules, tmp_path / "state.db", dict(os.environ), tmp_path / "daemon.log")
+    daemon.extra = ("--otlp", receiver.url)
     try:
+        daemon.start()
         names: set[str] = set()
         deadline = time.monotonic() + WAIT
         while "memory.rss_bytes" not in names and time.monotonic() < deadline:
@@ -216,10 +202,6 @@ def test_memalert_run_exports_over_otlp(tmp_path: Path, receiver: Receiver) -> N
                 break
             names |= set(points(request))
         assert "memory.rss_bytes" in names
-        daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=WAIT)
-        assert daemon.returncode == 0, stderr
+        assert daemon.stop() == 0, daemon.text()
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate(timeout=WAIT)
+        daemon.kill()
