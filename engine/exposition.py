@@ -1,4 +1,4 @@
-"""/metrics: an `EngineSnapshot` as Prometheus (or OpenMetrics) text, via prometheus-client.
+"""/metrics: an `EngineSnapshot` as Prometheus (or OpenMetrics) text.
 
 `metric_families(snapshot)` is the one place that decides what is exported:
 the target and component metrics of DESIGN §3 as `memalert_<metric>`, the
@@ -6,6 +6,14 @@ alert counts, and the engine's own health counters. The Prometheus collector
 here and the OTLP exporter (`engine.otlp`) both read it, so the two never
 drift apart. Nothing is registered globally: each render collects from a
 collector built over one snapshot.
+
+prometheus-client negotiates the format, formats the numbers, and collects
+for in-process registries (`EngineCollector`); the text itself is written by
+`metrics_text`, because prometheus-client's writers escape and sort every
+label of every sample on every render: 36 ms (classic) and 58 ms (OpenMetrics)
+at 1,000 targets, against a 20 ms budget. Ours formats each label set once
+(cached with its masking) and tests hold its output byte-identical to
+prometheus-client's writers in both formats.
 
 Label values come from configuration and from the watched systems, so every
 one passes through `engine.secrets.mask` before it leaves the process.
@@ -15,13 +23,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, cast
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from engine.model import Labels
 from engine.secrets import mask
@@ -56,6 +65,9 @@ TARGET_HELP: Mapping[str, str] = {
 # summary carries quantiles only (OpenMetrics makes _count and _sum optional).
 TICK_QUANTILES = (0.5, 0.9, 0.99)
 
+# prometheus-client's own number formatting (Go's), which its package leaves untyped.
+_go_float = cast("Callable[[float], str]", floatToGoString)
+
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _LABEL_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -67,7 +79,7 @@ class Family:
     key: str
     kind: Kind
     help: str
-    points: tuple[tuple[Mapping[str, str], float], ...]
+    points: tuple[tuple[ExportedLabels, float], ...]
 
     @property
     def unit(self) -> str:
@@ -89,24 +101,46 @@ def label_name(name: str) -> str:
 LabelItems = tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ExportedLabels:
+    """One exported label set: valid names, masked values, sorted by name."""
+
+    items: LabelItems
+    mapping: Mapping[str, str]
+    # `{name="value",...}` as the text format writes it ("" for no labels).
+    text: str
+
+
+def _escape_label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def export(pairs: Iterable[tuple[str, str]]) -> ExportedLabels:
+    """Label pairs whose names are valid and values masked already, ready to export."""
+    mapping = dict(pairs)
+    items = tuple(sorted(mapping.items()))
+    text = ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in items)
+    return ExportedLabels(items, MappingProxyType(mapping), "{" + text + "}" if text else "")
+
+
 # Label sets repeat from tick to tick (the same targets, components, sites), and
 # masking runs a dozen regexes per value: remember the answer across renders.
 @functools.lru_cache(maxsize=65536)
-def exported_labels(labels: Labels) -> tuple[LabelItems, Mapping[str, str]]:
-    """`labels` with valid names and secrets masked: (sorted items, a read-only mapping)."""
-    items = tuple(sorted((label_name(k), mask(v)) for k, v in labels.items()))
-    return items, MappingProxyType(dict(items))
+def exported_labels(labels: Labels) -> ExportedLabels:
+    """`labels` with valid names and secrets masked."""
+    # Sorted first: of two raw names that clean to one, the larger value stays, every time.
+    return export(sorted((label_name(k), mask(v)) for k, v in labels.items()))
 
 
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
-    by_metric: dict[str, dict[LabelItems, tuple[Mapping[str, str], float]]] = {}
+    by_metric: dict[str, dict[LabelItems, tuple[ExportedLabels, float]]] = {}
     for sample in snapshot.samples:
         if sample.metric not in TARGET_HELP:
             continue
         # Keyed by the cleaned labels: two raw label sets that clean to the same
         # one would be a duplicate series, which Prometheus rejects whole.
-        items, labels = exported_labels(sample.labels)
-        by_metric.setdefault(sample.metric, {})[items] = (labels, sample.value)
+        labels = exported_labels(sample.labels)
+        by_metric.setdefault(sample.metric, {})[labels.items] = (labels, sample.value)
     return [
         Family(
             key=metric,
@@ -145,7 +179,8 @@ def family_specs() -> dict[str, tuple[Kind, str]]:
 
 def _engine_family(key: str, points: Iterable[tuple[Mapping[str, str], float]]) -> Family:
     kind, help_text = ENGINE_HELP[key]
-    return Family(key=key, kind=kind, help=help_text, points=tuple(points))
+    exported = tuple((export(labels.items()), value) for labels, value in points)
+    return Family(key=key, kind=kind, help=help_text, points=exported)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -196,28 +231,63 @@ def metric_families(snapshot: EngineSnapshot) -> list[Family]:
     return [*_sample_families(snapshot), *_engine_families(snapshot)]
 
 
-def _to_metric(family: Family) -> Metric:
+def _sample_name(family: Family) -> str:
+    # A counter's samples end in _total (and so does its family, in the classic format).
     name = PREFIX + family.key
-    metric = Metric(name, family.help, family.kind, family.unit)
-    sample_name = name + "_total" if family.kind == "counter" else name
+    return name + "_total" if family.kind == "counter" else name
+
+
+def _to_metric(family: Family) -> Metric:
+    metric = Metric(PREFIX + family.key, family.help, family.kind, family.unit)
+    sample_name = _sample_name(family)
     for labels, value in family.points:
         # prometheus-client only reads the labels, so the cached mapping goes as it is.
-        metric.add_sample(sample_name, cast("dict[str, str]", labels), value)
+        metric.add_sample(sample_name, cast("dict[str, str]", labels.mapping), value)
     return metric
 
 
-class SnapshotCollector:
-    """A prometheus-client Collector over one snapshot (pass it where a registry goes)."""
+class EngineCollector:
+    """A prometheus-client Collector of the engine's metrics, read from `latest()` at each collect.
 
-    def __init__(self, snapshot: EngineSnapshot) -> None:
-        self._snapshot = snapshot
+    For in-process users who serve their own registry:
+    `registry.register(EngineCollector(engine.latest))`.
+    """
+
+    def __init__(self, latest: Callable[[], EngineSnapshot]) -> None:
+        self._latest = latest
 
     def collect(self) -> Iterator[Metric]:
-        for family in metric_families(self._snapshot):
+        for family in metric_families(self._latest()):
             yield _to_metric(family)
+
+
+def metrics_text(families: Iterable[Family], *, openmetrics: bool) -> bytes:
+    """`families` in the classic text format (0.0.4) or OpenMetrics 1.0.0, as prometheus-client
+    writes them; every name in them is a valid legacy name, so no escaping scheme changes them.
+    """
+    out: list[str] = []
+    for family in families:
+        sample_name = _sample_name(family)
+        help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+        if openmetrics:
+            name = PREFIX + family.key
+            help_text = help_text.replace('"', r"\"")
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.kind}\n")
+            if family.unit:
+                out.append(f"# UNIT {name} {family.unit}\n")
+        else:
+            out.append(f"# HELP {sample_name} {help_text}\n# TYPE {sample_name} {family.kind}\n")
+        out.extend(
+            [f"{sample_name}{labels.text} {_go_float(value)}\n" for labels, value in family.points]
+        )
+    if openmetrics:
+        out.append("# EOF\n")
+    return "".join(out).encode()
 
 
 def render_metrics(snapshot: EngineSnapshot, accept: str | None = None) -> tuple[bytes, str]:
     """(body, content type): OpenMetrics when `accept` asks for it, else Prometheus text."""
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(SnapshotCollector(snapshot)), content_type
+    # prometheus-client's negotiation: every Accept gets the format prometheus-client would pick.
+    _, content_type = choose_encoder(accept or "")
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    return metrics_text(metric_families(snapshot), openmetrics=openmetrics), content_type

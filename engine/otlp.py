@@ -133,7 +133,7 @@ def start_otlp_export(source: SnapshotSource, config: OtlpConfig | None = None) 
         def callback(options: CallbackOptions) -> Iterator[Observation]:
             family = families.get(key)
             for labels, value in family.points if family is not None else ():
-                yield Observation(float(value), dict(labels))
+                yield Observation(float(value), dict(labels.mapping))
 
         return callback
 

@@ -5,18 +5,33 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
+from typing import cast
 
 import pytest
 from http_fakes import SLACK_SECRET, START, populated_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample as PromSample
 
-from engine.exposition import TARGET_HELP, SnapshotCollector, label_name, render_metrics
-from engine.model import Labels, Sample
+from engine.alert_views import AlertView
+from engine.exposition import (
+    TARGET_HELP,
+    EngineCollector,
+    label_name,
+    metric_families,
+    metrics_text,
+    render_metrics,
+)
+from engine.model import Labels, Sample, Severity
 from engine.snapshot import EngineSnapshot
 from engine.vocabulary import METRICS
 
@@ -156,9 +171,19 @@ def test_label_sets_that_clean_to_the_same_series_are_exported_once() -> None:
 
 
 def test_the_collector_needs_no_registry() -> None:
-    names = [m.name for m in SnapshotCollector(populated_snapshot(NOW)).collect()]
+    names = [m.name for m in EngineCollector(lambda: populated_snapshot(NOW)).collect()]
     assert "memalert_rss_bytes" in names
     assert len(names) == len(set(names))
+
+
+def test_an_in_process_registry_reads_the_latest_snapshot_at_each_scrape() -> None:
+    snapshots = iter([populated_snapshot(NOW), replace(populated_snapshot(NOW), ticks_total=6)])
+    current = next(snapshots)
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(lambda: current))
+    assert b"memalert_ticks_total 5.0" in generate_latest(registry)
+    current = next(snapshots)
+    assert b"memalert_ticks_total 6.0" in generate_latest(registry)
 
 
 @pytest.mark.promtool
@@ -174,3 +199,121 @@ def test_promtool_finds_no_problem() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+# The classic text format is written by our own writer (see engine.exposition);
+# prometheus-client's generate_latest is the reference it must match byte for byte.
+CLASSIC_ACCEPTS = (
+    None,
+    "",
+    "text/plain",
+    "text/plain; version=0.0.4",
+    "text/plain; version=1.0.0; escaping=allow-utf-8",
+    "text/plain; version=1.0.0; escaping=dots",
+    "*/*",
+)
+
+
+OPENMETRICS_ACCEPTS = (
+    OPENMETRICS,
+    "application/openmetrics-text",
+    # What Prometheus 2.x sends by default.
+    (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+        "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    ),
+)
+
+
+# prometheus-client leaves its OpenMetrics writer unannotated.
+openmetrics_latest = cast(
+    "Callable[[EngineCollector], bytes]", openmetrics_exposition.generate_latest
+)
+
+
+def reference(snapshot: EngineSnapshot, *, openmetrics: bool) -> bytes:
+    """What prometheus-client's own writer makes of `snapshot`."""
+    collector = EngineCollector(lambda: snapshot)
+    return openmetrics_latest(collector) if openmetrics else generate_latest(collector)
+
+
+@pytest.mark.parametrize("accept", CLASSIC_ACCEPTS)
+def test_classic_text_is_byte_identical_to_prometheus_client(accept: str | None) -> None:
+    snapshot = populated_snapshot(NOW)
+    body, content_type = render_metrics(snapshot, accept)
+    assert content_type.startswith("text/plain")
+    assert body == reference(snapshot, openmetrics=False)
+
+
+@pytest.mark.parametrize("accept", OPENMETRICS_ACCEPTS)
+def test_openmetrics_is_byte_identical_to_prometheus_client(accept: str) -> None:
+    snapshot = populated_snapshot(NOW)
+    body, content_type = render_metrics(snapshot, accept)
+    assert content_type.startswith("application/openmetrics-text")
+    assert body == reference(snapshot, openmetrics=True)
+
+
+# Label text as hostile as the watched systems can make it: quotes, backslashes,
+# newlines, non-ASCII, names that need cleaning, names that clean to one another.
+LABEL_TEXT = st.text(
+    st.characters(codec="utf-8") | st.sampled_from('"\\\n{},=.'),
+    max_size=12,
+)
+VALUES = st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 1 << 62).map(float)
+SAMPLES = st.lists(
+    st.builds(
+        Sample,
+        st.sampled_from(sorted(TARGET_HELP)),
+        st.dictionaries(LABEL_TEXT, LABEL_TEXT, max_size=3).map(Labels),
+        VALUES,
+        st.just(NOW),
+    ),
+    max_size=30,
+)
+ALERTS = st.lists(
+    st.builds(
+        AlertView,
+        rule=LABEL_TEXT,
+        labels=st.just(Labels(target="api")),
+        state=st.sampled_from(["pending", "firing"]),
+        severity=st.sampled_from(list(Severity)),
+        active_since=st.just(NOW),
+        value=VALUES,
+        summary=st.just(""),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    samples=SAMPLES,
+    alerts=ALERTS,
+    durations=st.lists(st.floats(0, 1e3), max_size=5),
+    notifications=st.dictionaries(
+        st.tuples(LABEL_TEXT, st.sampled_from(["delivered", "failed", "dead"])),
+        st.integers(0, 1 << 40),
+        max_size=3,
+    ),
+)
+def test_any_snapshot_renders_as_prometheus_client_would(
+    samples: list[Sample],
+    alerts: list[AlertView],
+    durations: list[float],
+    notifications: dict[tuple[str, str], int],
+) -> None:
+    snapshot = EngineSnapshot(
+        started_at=START,
+        interval=15.0,
+        last_tick_at=NOW,
+        samples=tuple(samples),
+        alerts=tuple(alerts),
+        tick_durations=tuple(durations),
+        notifications_total=notifications,
+    )
+    families = metric_families(snapshot)
+    for openmetrics in (False, True):
+        expected = reference(snapshot, openmetrics=openmetrics)
+        assert metrics_text(families, openmetrics=openmetrics) == expected
+    # And what it writes reads back: the parser is the other half of the contract.
+    assert list(text_string_to_metric_families(expected.decode()))
