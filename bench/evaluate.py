@@ -3,8 +3,14 @@
 Target (issue 2): at most 20 ms per tick on the 2-core reference machine; each
 figure is printed with the ratio target / figure (above 1 meets the target).
 About half the instances are active (pending or firing) and values wander
-across the thresholds, so ticks include real transitions, not just skips.
-Run: python bench/evaluate.py [--ticks N]
+across the thresholds, so ticks include real transitions, not just skips; the
+first tick has about 5,000 alerts change state at once.
+
+Summaries are rendered when first read, so by default the figures leave out
+their rendering (pending, silenced and `memalert test` events are never read);
+`--read-summaries` reads every event's summary inside the timed part, which is
+what a tick whose every event is notified pays in all.
+Run: python bench/evaluate.py [--ticks N] [--read-summaries]
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--rules", type=int, default=100)
     parser.add_argument("--targets", type=int, default=100)
+    parser.add_argument("--read-summaries", action="store_true")
     args = parser.parse_args()
     ruleset, labels = build(args.rules, args.targets)
     rng = random.Random(7)
@@ -60,6 +67,9 @@ def main() -> None:
         samples = [Sample("rss_bytes", lab, v, now) for lab, v in zip(labels, values, strict=True)]
         start = time.perf_counter()
         state, events = evaluate(ruleset, samples, state, now)
+        if args.read_summaries:
+            for event in events:
+                _ = event.summary
         timings.append((time.perf_counter() - start) * 1000)
         transitions += len(events)
     active = len(state.instances)
@@ -79,6 +89,7 @@ def main() -> None:
         f"evaluate p99:    {p99:.2f} ms  (target <= {TARGET_MS:.0f} ms)  "
         f"ratio {TARGET_MS / p99:.2f}"
     )
+    print(f"evaluate worst:  {timings[-1]:.2f} ms  (no target)")
 
 
 if __name__ == "__main__":

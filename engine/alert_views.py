@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.evaluate import EvalState, related_values
-from engine.messages import render_summary
+from engine.evaluate import EvalState
+from engine.messages import related_values, render_summary
 from engine.model import Labels, RuleSet, Severity
 
 

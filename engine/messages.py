@@ -6,11 +6,50 @@ this module gives every channel the same facts in plain text.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
-from engine.model import AlertEvent, Labels, Rule, Severity
+from engine.model import AlertEvent, Labels, Rule, Sample, Severity, SummaryRenderer
+from engine.staleness import SeriesKey
 from engine.templates import default_summary, format_value, render
 from engine.units import format_duration
+
+# The detector and tracker metrics a summary can show besides the rule's own.
+_RELATED_METRICS = (
+    "leak_growth_bytes_per_hour",
+    "leak_confidence",
+    "time_to_limit_seconds",
+    "limit_bytes",
+)
+
+
+def related_values(series: Mapping[SeriesKey, Sample], labels: Labels) -> dict[str, float]:
+    """Detector and tracker values of the same series (or its target), for templates."""
+    related: dict[str, float] = {}
+    target_only = Labels(target=labels.get("target", ""))
+    for metric in _RELATED_METRICS:
+        sample = series.get((metric, labels)) or series.get((metric, target_only))
+        if sample is not None:
+            related[metric] = sample.value
+    return related
+
+
+def summary_renderer(rule: Rule) -> SummaryRenderer:
+    """What renders `rule`'s summary for one of its events, from that event alone."""
+    return functools.partial(_event_summary, rule)
+
+
+def _event_summary(rule: Rule, event: AlertEvent) -> str:
+    return render_summary(
+        rule,
+        severity=event.severity,
+        state=event.event,
+        labels=event.labels,
+        value=event.value,
+        threshold=event.threshold,
+        related=event.related,
+        firing_for=None if event.firing_since is None else event.at - event.firing_since,
+    )
 
 
 def render_summary(
@@ -25,6 +64,7 @@ def render_summary(
     firing_for: float | None,
 ) -> str:
     """Render the rule's summary template; never raises (see `engine.templates.render`)."""
+    label_values = labels.as_dict()
     context: dict[str, object] = {
         **rule.labels,
         "rule": rule.name,
@@ -33,10 +73,10 @@ def render_summary(
         "state": state,
         "value": value,
         "threshold": threshold,
-        "target": labels.get("target", ""),
-        "component": labels.get("component", ""),
-        "site": labels.get("site", ""),
-        "labels": labels.as_dict(),
+        "target": label_values.get("target", ""),
+        "component": label_values.get("component", ""),
+        "site": label_values.get("site", ""),
+        "labels": label_values,
         "growth": related.get("leak_growth_bytes_per_hour"),
         "confidence": related.get("leak_confidence"),
         "time_to_limit": related.get("time_to_limit_seconds"),

@@ -10,9 +10,9 @@ import enum
 import fnmatch
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class Labels(Mapping[str, str]):
@@ -234,7 +234,7 @@ class AlertEvent:
     labels: Labels
     value: float | None
     threshold: float | None = None
-    summary: str = ""
+    summary: str = ""  # the evaluator's are rendered on first read: see `defer_summary`
     silenced: bool = False
     # The detector's values for the same series (growth, time to limit, ...).
     related: Mapping[str, float] = field(default_factory=dict)
@@ -243,6 +243,50 @@ class AlertEvent:
     active_since: float | None = None
     firing_since: float | None = None
     reason: str = ""
+
+
+SummaryRenderer = Callable[[AlertEvent], str]
+"""Renders an event's summary from the event itself (see `defer_summary`)."""
+
+
+class _RenderedOnFirstRead:
+    """Stands in for the `summary` slot: a deferred summary is rendered when first read.
+
+    A burst tick emits thousands of events whose summaries nobody may read
+    (pending, silenced, `memalert test`), and rendering was a third of such a
+    tick. Every read (attribute, `==`, repr, `replace`, the outbox) sees the
+    text. The evaluator's renderer never raises (`engine.templates.render`), so
+    a broken template still never drops a message. Two threads reading at once
+    both render the same text.
+    """
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, event: AlertEvent | None, owner: type | None = None) -> Any:
+        if event is None:
+            return self
+        value = self._slot.__get__(event, owner)
+        if not isinstance(value, str):
+            value = value(event)
+            self._slot.__set__(event, value)
+        return value
+
+    def __set__(self, event: AlertEvent, value: str | SummaryRenderer) -> None:
+        self._slot.__set__(event, value)
+
+
+_SUMMARY = _RenderedOnFirstRead(AlertEvent.__dict__["summary"])
+# After the class exists: a dataclass with slots replaces class attributes named
+# like its fields, and the subclasses below inherit this one.
+type.__setattr__(AlertEvent, "summary", _SUMMARY)
+
+
+def defer_summary(event: AlertEvent, render: SummaryRenderer) -> None:
+    """Let `event.summary` be `render(event)`, rendered on its first read."""
+    _SUMMARY.__set__(event, render)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -66,7 +66,7 @@ class Pipeline:
         )
 
 
-# Template variables filled from detector metrics (engine.evaluate.related_values).
+# Template variables filled from detector metrics (engine.messages.related_values).
 _DETECTOR_VARIABLES = ("growth", "confidence", "time_to_limit")
 
 

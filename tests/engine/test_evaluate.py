@@ -205,3 +205,56 @@ def test_evaluate_is_pure() -> None:
     second = evaluate(ruleset, [sample(15, 0)], state0, 0)
     assert first == second
     assert state0 == EvalState()
+
+
+def test_summaries_say_what_each_transition_was() -> None:
+    """Rendered on first read, each summary still shows its own moment."""
+    rule = make_rule(
+        above={W: 10, C: 20},
+        for_s=15,
+        labels={"team": "core"},
+        summary="{{ state }} {{ severity }} {{ value | number }}/{{ threshold | number }} "
+        "for {{ firing_for | number }} ({{ team }})",
+    )
+    ruleset = RuleSet(rules=(rule,))
+    state = EvalState()
+    seen = []
+    for tick, value in enumerate([15, 15, 25, 25, 5]):
+        state, events = evaluate(ruleset, [sample(value, tick * 15.0)], state, tick * 15.0)
+        seen.extend(events)
+    assert [(e.at, e.summary) for e in seen] == [
+        (0, "pending warning 15/10 for n/a (core)"),
+        (15, "firing warning 15/10 for 0 (core)"),
+        (30, "pending critical 25/20 for n/a (core)"),
+        (45, "escalated critical 25/20 for 30 (core)"),
+        (60, "resolved critical 5/20 for 45 (core)"),
+    ]
+
+
+def test_a_broken_summary_still_leaves_a_message() -> None:
+    rule = make_rule(above={W: 10}, summary="{{ value | bytes }} {{ nope() }}")
+    _, events = evaluate(RuleSet(rules=(rule,)), [sample(15, 0)], EvalState(), 0)
+    assert [e.event for e in events] == ["firing"]
+    assert events[0].summary == (
+        "[template error in summary: 'nope' is undefined] r warning api value=15 B"
+    )
+
+
+def test_only_the_series_that_went_away_resolve() -> None:
+    ruleset = RuleSet(rules=(make_rule(above={W: 10}),))
+    state, _ = evaluate(ruleset, [sample(15, 0), sample(15, 0, target="db")], EvalState(), 0)
+    down = sample(0, 15, metric="up", target="db")
+    state, events = evaluate(ruleset, [sample(15, 15), down], state, 15)
+    assert [(e.event, e.labels["target"], e.reason) for e in events] == [
+        ("resolved", "db", "no data")
+    ]
+    assert [key[1]["target"] for key in state.instances] == ["api"]
+
+
+def test_a_reloaded_where_resolves_what_it_no_longer_selects() -> None:
+    before = RuleSet(rules=(make_rule(above={W: 10}),))
+    state, _ = evaluate(before, [sample(15, 0)], EvalState(), 0)
+    after = RuleSet(rules=(make_rule(above={W: 10}, where={"target": "db"}),))
+    state, events = evaluate(after, [sample(15, 15)], state, 15)
+    assert [(e.event, e.reason) for e in events] == [("resolved", "no data")]
+    assert not state.instances

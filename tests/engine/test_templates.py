@@ -50,6 +50,12 @@ CONTEXT: dict[str, object] = {
         pytest.param(
             "{{ firing_for | number }} {{ confidence | number(1) }}", "90 0.9", id="number"
         ),
+        pytest.param(
+            "{% set n = namespace(sum=0) %}{% for i in range(4) %}{% set n.sum = n.sum + i %}"
+            "{% endfor %}{{ n.sum }}",
+            "6",
+            id="jinja-globals",
+        ),
     ],
 )
 def test_filters_and_variables_render(source: str, expected: str) -> None:
