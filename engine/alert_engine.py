@@ -3,7 +3,7 @@
 `tick(now)` is synchronous and public: tests drive it with a FakeClock, the
 scheduler calls it every `interval`. It never sends anything: the tick's state
 change and the notifications it caused are committed to the state store in
-one transaction, and the delivery worker (its own thread) drains the outbox,
+one transaction, and the delivery worker (its own threads) drains the outbox,
 so a slow or dead notifier never delays an evaluation.
 
 If the commit fails (disk full, database locked), the evaluator's state is put
@@ -11,7 +11,8 @@ back as it was before the tick: the next tick sees the same transitions again
 and enqueues them then, so a failed commit delays a notification, never drops it.
 
 After every tick the engine publishes an `EngineSnapshot` by swapping one
-reference; readers on other threads (HTTP, status) never see a tick half done.
+reference (`engine.engine_figures`, which also counts the engine's own work);
+readers on other threads (HTTP, status) never see a tick half done.
 """
 
 from __future__ import annotations
@@ -20,24 +21,19 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.alert_views import active_alerts
 from engine.attribution import site_growth_samples
 from engine.delivery import DeliveryWorker
 from engine.detector import TrendDetector
+from engine.engine_figures import EngineFigures
 from engine.errors import Diagnostic, RuleFileError
 from engine.leak_followup import LeakDiagnosis, target_leaks
-from engine.live_parts import (
-    CountingNotifier,
-    default_targets,
-    notifier_diagnostics,
-    self_target_name,
-)
+from engine.live_parts import default_targets, notifier_diagnostics, self_target_name
 from engine.pipeline import Pipeline, TickResult
 from engine.routing import group_notifications
 from engine.rules import load_rules
@@ -57,8 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memalert.engine")
 
-# Tick durations kept for the snapshot's histogram / percentiles.
-DURATIONS_KEPT = 120
 DEFAULT_STOP_TIMEOUT = 10.0
 # A diagnosis traces allocations for one interval, at most this long.
 MAX_DIAGNOSIS_SECONDS = 60.0
@@ -92,20 +86,15 @@ class AlertEngine:
         self._clock = clock
         self._sleep = sleep
         self._tick_lock = threading.Lock()  # one tick (or reload) at a time
-        self._counts_lock = threading.Lock()
-        # Swaps of the published snapshot: a tick's and a silence change's never cross.
-        self._snapshot_lock = threading.Lock()
-        self._sent: Counter[tuple[str, str]] = Counter()
+        self._figures = EngineFigures(started_at=clock(), interval=ruleset.interval)
         self._trend = TrendDetector()
         self._pipeline = Pipeline(ruleset, detector=self._trend, state=store.load_state())
         self._use(ruleset)
-        self._worker = DeliveryWorker(store, self._counting(notifiers), clock=clock, sleep=sleep)
+        counting = self._figures.counting(notifiers)
+        self._worker = DeliveryWorker(store, counting, clock=clock, sleep=sleep)
         self._scheduler: TickScheduler | None = None
         self._diagnosis = LeakDiagnosis()
-        self._durations: deque[float] = deque(maxlen=DURATIONS_KEPT)
-        self._ticks = self._errors = self._missed = 0
         self._down: frozenset[str] = frozenset()
-        self._snapshot = EngineSnapshot(started_at=clock(), interval=ruleset.interval)
 
     @classmethod
     def from_files(
@@ -124,13 +113,15 @@ class AlertEngine:
         """Load and check the rule files, build their notifiers, open the state store.
 
         Raises RuleFileError (every problem, as `memalert check` lists them),
-        NotifierError, or StateStoreError. `state_path` None is the same default
-        as `memalert run` (under $XDG_STATE_HOME). Given `notifiers` (tests,
-        embedding applications) replace the rule files' ones, also on reload.
+        NotifierError, or StateStoreError (StateFileBusyError while another
+        engine holds the state file: this one holds it until closed).
+        `state_path` None is the same default as `memalert run` (under
+        $XDG_STATE_HOME). Given `notifiers` (tests, embedding applications)
+        replace the rule files' ones, also on reload.
         """
         ruleset = load_rules(paths, env=env)
         built = notifiers if notifiers is not None else build_notifiers(ruleset.notifiers, env=env)
-        store = StateStore(state_path, env=env)
+        store = StateStore(state_path, env=env, exclusive=True)
         try:
             return cls(
                 ruleset,
@@ -174,7 +165,7 @@ class AlertEngine:
         return self._analyzer
 
     def latest(self) -> EngineSnapshot:
-        return self._snapshot
+        return self._figures.latest()
 
     def add_silence(self, silence: Silence) -> str:
         now = self._clock()
@@ -205,14 +196,9 @@ class AlertEngine:
             try:
                 result = self._evaluate(now)
             except Exception as exc:
-                self._errors += 1
-                self._amend_snapshot(
-                    last_tick_error=mask(f"{type(exc).__name__}: {exc}"),
-                    tick_errors_total=self._errors,
-                )
+                self._figures.tick_failed(mask(f"{type(exc).__name__}: {exc}"))
                 raise
-            self._durations.append(time.perf_counter() - started)
-            self._ticks += 1
+            self._figures.tick_done(time.perf_counter() - started)
             self._publish(now)
         return result
 
@@ -268,50 +254,36 @@ class AlertEngine:
         state = self._pipeline.state
         component_leaks = None if self._detector is None else self._detector.analyze_leaks()
         try:
-            status = self._store.status(now, dead_letters=0)
-            backlog, dead = status.backlog, status.dead_total
+            counts = self._store.outbox_counts()
+            backlog, dead = counts.backlog, counts.dead_total
         except StateStoreError as exc:  # the snapshot keeps the last figures it had
             log.warning("cannot read the outbox backlog: %s", mask(str(exc)))
-            backlog, dead = self._snapshot.outbox_backlog, self._snapshot.dead_letters
+            last = self._figures.latest()
+            backlog, dead = last.outbox_backlog, last.dead_letters
         leaks = target_leaks(
             self._trend.results(),
             component_leaks,
             self_target=self._self_target,
             top_sites=self._diagnosis.latest_sites(),
         )
-        alerts = tuple(active_alerts(ruleset, state, now))
-        silences = self._silences_in_force(now)
-        with self._counts_lock:
-            sent = dict(self._sent)
-        with self._snapshot_lock:
-            self._snapshot = EngineSnapshot(
-                started_at=self._snapshot.started_at,
-                interval=ruleset.interval,
-                last_tick_at=now,
-                ticks_total=self._ticks,
-                missed_ticks_total=self._missed,
-                tick_errors_total=self._errors,
-                tick_durations=tuple(self._durations),
-                samples=tuple(state.series.values()),
-                alerts=alerts,
-                leaks=leaks,
-                component_leaks=component_leaks,
-                silences=silences,
-                notifications_total=sent,
-                outbox_backlog=backlog,
-                dead_letters=dead,
-            )
+        self._figures.publish(
+            interval=ruleset.interval,
+            last_tick_at=now,
+            samples=tuple(state.series.values()),
+            alerts=tuple(active_alerts(ruleset, state, now)),
+            leaks=leaks,
+            component_leaks=component_leaks,
+            silences=self._silences_in_force(now),
+            outbox_backlog=backlog,
+            dead_letters=dead,
+        )
 
     def _silences_in_force(self, now: float) -> tuple[Silence, ...]:
         from_files = (s for s in self._pipeline.ruleset.silences if s.active(now))
         return (*from_files, *self._store.active_silences(now))
 
     def _republish_silences(self, now: float) -> None:
-        self._amend_snapshot(silences=self._silences_in_force(now))
-
-    def _amend_snapshot(self, **changes: Any) -> None:
-        with self._snapshot_lock:
-            self._snapshot = replace(self._snapshot, **changes)
+        self._figures.amend(silences=self._silences_in_force(now))
 
     # -- reload ------------------------------------------------------------------------
 
@@ -337,7 +309,7 @@ class AlertEngine:
             self._pipeline.ruleset = ruleset
             self._use(ruleset)
         if notifiers is not None:
-            self._worker.replace_notifiers(self._counting(notifiers))
+            self._worker.replace_notifiers(self._figures.counting(notifiers))
         if self._scheduler is not None:
             self._scheduler.reschedule(ruleset.interval)
         log.info(
@@ -362,14 +334,6 @@ class AlertEngine:
         )
         self._rule_metrics = {rule.name: rule.metric for rule in ruleset.rules}
 
-    def _counting(self, notifiers: Mapping[str, Notifier]) -> dict[str, Notifier]:
-        count = self._count_sent
-        return {name: CountingNotifier(notifier, count) for name, notifier in notifiers.items()}
-
-    def _count_sent(self, notifier: str, outcome: str) -> None:
-        with self._counts_lock:
-            self._sent[(notifier, outcome)] += 1
-
     # -- threads -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -381,7 +345,7 @@ class AlertEngine:
             self._scheduled_tick,
             interval=self._pipeline.ruleset.interval,
             clock=self._clock,
-            on_missed=self._count_missed,
+            on_missed=self._figures.tick_missed,
         )
         self._scheduler.start()
 
@@ -394,11 +358,12 @@ class AlertEngine:
         deadline = self._clock() + timeout
         if self._scheduler is not None:
             self._scheduler.stop(wait=True)
-        self._worker.stop(timeout)
         try:
-            if flush:
-                return self._worker.flush(deadline)
-            return self._store.next_attempt_at() is None
+            # Flushed by the running delivery threads, so a notifier hanging
+            # until its timeout does not use up the other notifiers' time.
+            flushed = self._worker.flush(deadline) if flush else False
+            self._worker.stop(max(deadline - self._clock(), 0.0))
+            return flushed or self._store.next_attempt_at() is None
         finally:
             self.close()
 
@@ -417,8 +382,3 @@ class AlertEngine:
 
     def _scheduled_tick(self, now: float) -> None:
         self.tick(now)
-
-    def _count_missed(self) -> None:
-        with self._snapshot_lock:
-            self._missed += 1
-            self._snapshot = replace(self._snapshot, missed_ticks_total=self._missed)

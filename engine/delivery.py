@@ -10,9 +10,16 @@
   default) after the item was created; then, or at once for a failure retrying
   cannot fix, the item is dead: logged at ERROR and listed by `memalert status`.
 
-The worker runs in its own thread (`start`/`stop`), so a slow or dead notifier
-never delays an evaluation tick; `run_once(now)` is the same step for tests
-(with a FakeClock) and `flush(deadline)` is the bounded last effort on SIGTERM.
+Threads (`start`/`stop`): a dispatcher looks at the outbox on every commit
+that enqueued (and every `idle_wait`), and each notifier with pending items
+gets a lane: its own thread, sending that notifier's items one at a time, in
+order, and ending once none is pending. So a notifier that hangs until its
+timeout holds up its own later messages only, never another notifier's, and
+never an evaluation tick. The lanes share the store's one connection; the
+store holds its lock per statement group, never while a notifier sends.
+
+`run_once(now)` is the same work in the calling thread, for tests (with a
+FakeClock); `flush(deadline)` is the bounded last effort on SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,48 +28,37 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import Random
 from typing import TYPE_CHECKING
 
-from engine.secrets import mask
-from engine.store_codec import PayloadError
+from engine.delivery_attempt import DEFAULT_MAX_AGE, DeliveryAttempts, DeliveryStats
 from engine.units import format_duration
-from notifiers.base import DeliveryResult
 
 if TYPE_CHECKING:
-    from engine.routing import Notification
     from engine.store import StateStore
-    from engine.store_records import OutboxItem
     from notifiers.base import Notifier
 
 log = logging.getLogger("memalert.delivery")
 
-DEFAULT_MAX_AGE = 24 * 3600.0
 # Delivered and dead items (and their log rows) are kept this long for
 # `memalert status` and post-mortems, then pruned.
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 _PRUNE_EVERY = 3600.0
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, random: Random) -> float:
-    """Seconds before retry number `attempt` (1 = first retry): "full jitter".
+@dataclass(eq=False, slots=True)
+class _Lane:
+    """One notifier's sending: its thread while items are pending, and its order.
 
-    Uniform over [0, min(cap, base * 2**(attempt-1))]: spreads the retries of
-    many items (and of several daemons) so a recovering server is not hit by
-    one synchronized wave.
+    `sending` is held by whoever sends this notifier's items (its thread, or
+    `run_once`), so two never send them at once, out of order or twice.
     """
-    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
-    return random.uniform(0.0, ceiling)
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DeliveryStats:
-    """Counters since the worker was built (for logs, /metrics and /health)."""
-
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
+    notifier: str
+    sending: threading.Lock = field(default_factory=threading.Lock)
+    wake: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 class DeliveryWorker:
@@ -83,39 +79,41 @@ class DeliveryWorker:
         retention: float = DEFAULT_RETENTION,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        if max_age <= 0 or base_backoff <= 0 or max_backoff < base_backoff or batch_size < 1:
-            raise ValueError(
-                "need max_age > 0, 0 < base_backoff <= max_backoff and batch_size >= 1, got "
-                f"max_age={max_age}, base_backoff={base_backoff}, max_backoff={max_backoff}, "
-                f"batch_size={batch_size}"
-            )
+        if batch_size < 1:
+            raise ValueError(f"need batch_size >= 1, got {batch_size}")
+        self._attempts = DeliveryAttempts(
+            store,
+            notifiers,
+            clock=clock,
+            random=random,
+            max_age=max_age,
+            base_backoff=base_backoff,
+            max_backoff=max_backoff,
+        )
         self._store = store
-        self._notifiers = dict(notifiers)
         self._clock = clock
-        self._random = random if random is not None else Random()
-        self._max_age = max_age
-        self._base_backoff = base_backoff
-        self._max_backoff = max_backoff
         self._batch_size = batch_size
         self._idle_wait = idle_wait
         self._retention = retention
         self._sleep = sleep
-        # One delivery pass at a time: the thread, flush() and tests share the store's outbox.
-        self._pass_lock = threading.Lock()
-        self._stats = DeliveryStats()
+        # Guards the lanes and their threads' coming and going.
+        self._lanes_lock = threading.RLock()
+        self._lanes: dict[str, _Lane] = {}
+        # Notified after every item handled: a flush waits on it for the lanes.
+        self._progress = threading.Condition()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._dispatcher: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._last_prune: float | None = None
 
     @property
     def stats(self) -> DeliveryStats:
-        return self._stats
+        return self._attempts.stats
 
     def replace_notifiers(self, notifiers: Mapping[str, Notifier]) -> None:
         """Use new notifiers from the next item on (SIGHUP reload); pending items stay queued."""
-        self._notifiers = dict(notifiers)
+        self._attempts.replace_notifiers(notifiers)
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next planned time."""
@@ -126,145 +124,91 @@ class DeliveryWorker:
     def run_once(self, now: float | None = None) -> int:
         """Try every item due at `now` (default: the clock); return how many were delivered.
 
-        A failing notifier never raises out of here; a failing state file does
-        (StateStoreError), leaving the item pending for the next pass.
+        Notifier after notifier, in this thread; a notifier whose lane thread
+        is sending right now is left to it. A failing notifier never raises
+        out of here; a failing state file does (StateStoreError), leaving the
+        item pending for the next pass.
         """
-        with self._pass_lock:
-            now = self._clock() if now is None else now
-            blocked: set[str] = set()  # notifiers whose head now waits for a retry
-            delivered = 0
-            while True:
-                items = self._store.claim_due(now, self._batch_size)
-                fresh = [item for item in items if item.notifier not in blocked]
-                for item in fresh:
-                    if item.notifier in blocked:
-                        continue  # an earlier item of this notifier just failed
-                    outcome = self._deliver(item, now)
-                    if outcome == "delivered":
-                        delivered += 1
-                    elif outcome == "retry":
-                        blocked.add(item.notifier)
-                # A full batch may hide more due items; a batch of blocked ones does not.
-                if len(items) < self._batch_size or not fresh:
+        now = self._clock() if now is None else now
+        delivered = 0
+        for name, due in self._store.head_attempts().items():
+            lane = self._lane(name)
+            if due <= now and lane.sending.acquire(blocking=False):
+                try:
+                    delivered += self._drain(name, now)
+                finally:
+                    lane.sending.release()
+        return delivered
+
+    def _drain(self, notifier: str, now: float, until: threading.Event | None = None) -> int:
+        """Send `notifier`'s items due at `now`, in order, until one waits for a retry or
+        `until` is set; the number delivered. The caller holds the lane's `sending`."""
+        delivered = 0
+        while True:
+            items = self._store.claim_due(now, self._batch_size, notifier=notifier)
+            for item in items:
+                if until is not None and until.is_set():
                     return delivered
+                outcome = self._attempts.attempt(item, now)
+                with self._progress:
+                    self._progress.notify_all()
+                if outcome == "retry":
+                    return delivered  # the later items wait behind it
+                delivered += outcome == "delivered"
+            if len(items) < self._batch_size:
+                return delivered
 
-    def _deliver(self, item: OutboxItem, now: float) -> str:
-        if now - item.created_at > self._max_age:
-            last = f"; last error: {item.last_error}" if item.last_error else ""
-            return self._give_up(
-                item,
-                f"not delivered within {format_duration(self._max_age)} "
-                f"({item.attempts} attempts{last})",
-                None,
-            )
-        notifier = self._notifiers.get(item.notifier)
-        if notifier is None:
-            return self._give_up(item, f"no notifier named {item.notifier!r} is configured", None)
-        try:
-            notification = item.notification()
-        except PayloadError as exc:
-            return self._give_up(item, f"unreadable outbox entry: {exc}", None)
-
-        result = self._send(notifier, item.notifier, notification)
-        finished = self._clock()
-        if result.ok:
-            self._store.mark_delivered(item.id, result, finished)
-            self._count(delivered=1)
-            log.info(
-                "delivered notification %d to %s (%d alerts, attempt %d)",
-                item.id,
-                item.notifier,
-                len(notification.events),
-                item.attempts + 1,
-            )
-            return "delivered"
-        if not result.retryable:
-            return self._give_up(item, f"rejected: {result.error}", result)
-        expires = item.created_at + self._max_age
-        if finished >= expires:
-            return self._give_up(
-                item,
-                f"not delivered within {format_duration(self._max_age)} "
-                f"({item.attempts + 1} attempts; last error: {result.error})",
-                result,
-            )
-        delay = backoff_delay(
-            item.attempts + 1, base=self._base_backoff, cap=self._max_backoff, random=self._random
-        )
-        # One last try exactly at expiry rather than none after the last full backoff.
-        retry_at = min(finished + delay, expires)
-        self._store.mark_retry(item.id, result.error, retry_at)
-        self._count(retried=1)
-        log.warning(
-            "delivery of notification %d to %s failed (attempt %d), retrying in %s: %s",
-            item.id,
-            item.notifier,
-            item.attempts + 1,
-            format_duration(retry_at - finished),
-            result.error,
-        )
-        return "retry"
-
-    def _send(self, notifier: Notifier, name: str, notification: Notification) -> DeliveryResult:
-        try:
-            return notifier.send(notification)
-        except Exception as exc:  # a notifier bug must not stop delivery
-            # The contract says send() reports failures; one that raises is
-            # treated as a transient failure and retried, its text masked.
-            log.warning("notifier %s raised instead of reporting", name, exc_info=True)
-            return DeliveryResult(
-                notifier=name,
-                ok=False,
-                urls=(),
-                retryable=True,
-                error=mask(f"{type(exc).__name__}: {exc}"),
-            )
-
-    def _give_up(self, item: OutboxItem, reason: str, result: DeliveryResult | None) -> str:
-        self._store.mark_dead(item.id, reason, self._clock(), result=result)
-        self._count(dead=1)
-        log.error("notification %d to %s is a dead letter: %s", item.id, item.notifier, reason)
-        return "dead"
-
-    def _count(self, *, delivered: int = 0, retried: int = 0, dead: int = 0) -> None:
-        s = self._stats
-        self._stats = DeliveryStats(
-            delivered=s.delivered + delivered, retried=s.retried + retried, dead=s.dead + dead
-        )
-
-    # -- background thread and shutdown -------------------------------------------
+    # -- threads and shutdown -------------------------------------------------------
 
     def start(self) -> None:
-        """Deliver in a background thread, woken by every commit that enqueues."""
-        if self._thread is not None:
+        """Deliver in background threads, woken by every commit that enqueues."""
+        if self._dispatcher is not None:
             raise RuntimeError("the delivery worker is already running")
         self._stopping.clear()
         self._unsubscribe = self._store.subscribe(self.wake)
-        self._thread = threading.Thread(target=self._loop, name="memalert-delivery", daemon=True)
-        self._thread.start()
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="memalert-delivery", daemon=True
+        )
+        self._dispatcher.start()
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop the thread (a send in progress finishes); True if it ended within `timeout`."""
-        thread = self._thread
-        if thread is None:
+        """Stop the threads (sends in progress finish); True if all ended within `timeout`.
+
+        A lane stuck in a send stays behind (a daemon thread: it does not hold
+        up the process's exit); its item stays pending for the next run.
+        """
+        dispatcher = self._dispatcher
+        if dispatcher is None:
             return True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self._stopping.set()
+        with self._lanes_lock:  # no lane starts after this
+            self._stopping.set()
+            threads = [dispatcher]
+            for lane in self._lanes.values():
+                lane.wake.set()
+                if lane.thread is not None:
+                    threads.append(lane.thread)
         self._wake.set()
-        thread.join(timeout)
-        if thread.is_alive():
+        ends = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if ends is None else max(ends - time.monotonic(), 0.0))
+        if any(thread.is_alive() for thread in threads):
             return False
-        self._thread = None
+        self._dispatcher = None
         return True
 
     def flush(self, deadline: float) -> bool:
         """Deliver what is pending until the clock reaches `deadline`; True if nothing is left.
 
-        Waits for retries due before the deadline; a send in progress may
-        overrun it by the notifier's own timeout.
+        Waits for retries due before the deadline. Running (`start`), the lanes
+        do it, each notifier on its own, and this waits for them; else it is
+        done here, notifier after notifier. A send in progress may overrun the
+        deadline by the notifier's own timeout.
         """
+        if self._dispatcher is not None:
+            return self._wait_for_lanes(deadline)
         while True:
             self.run_once()
             due = self._store.next_attempt_at()
@@ -276,26 +220,90 @@ class DeliveryWorker:
             if due > now:
                 self._sleep(due - now)
 
-    def _loop(self) -> None:
+    def _wait_for_lanes(self, deadline: float) -> bool:
+        self.wake()  # lanes for what the last tick enqueued
+        with self._progress:
+            while True:
+                due = self._store.next_attempt_at()
+                if due is None:
+                    return True
+                now = self._clock()
+                if now >= deadline or due >= deadline:
+                    return False
+                self._progress.wait(deadline - now)
+
+    def _dispatch(self) -> None:
         while not self._stopping.is_set():
-            # Cleared before the pass: a commit during the pass wakes the next one.
+            # Cleared before looking: a commit while we look wakes the next look.
             self._wake.clear()
             try:
-                self.run_once()
+                for name in self._store.head_attempts():
+                    self._start_lane(name)
                 self._prune_now_and_then()
-                wait = self._until_next_due()
-            except Exception:  # the thread must outlive a failed pass
+            except Exception:  # the thread must outlive a failed look
                 log.exception(
                     "delivery pass failed; retrying in %s", format_duration(self._idle_wait)
                 )
-                wait = self._idle_wait
-            self._wake.wait(wait)
+            self._wake.wait(self._idle_wait)
 
-    def _until_next_due(self) -> float:
-        due = self._store.next_attempt_at()
-        if due is None:
-            return self._idle_wait
-        return min(max(due - self._clock(), 0.0), self._idle_wait)
+    def _lane(self, notifier: str) -> _Lane:
+        with self._lanes_lock:
+            lane = self._lanes.get(notifier)
+            if lane is None:
+                lane = self._lanes[notifier] = _Lane(notifier)
+            return lane
+
+    def _start_lane(self, notifier: str) -> None:
+        """Wake `notifier`'s lane thread, or start one (its first pass needs no wake-up)."""
+        with self._lanes_lock:
+            lane = self._lane(notifier)
+            if self._stopping.is_set():
+                return
+            if lane.thread is not None:
+                lane.wake.set()
+                return
+            lane.thread = threading.Thread(
+                target=self._run_lane,
+                args=(lane,),
+                name=f"memalert-delivery-{notifier}",
+                daemon=True,
+            )
+            lane.thread.start()
+
+    def _run_lane(self, lane: _Lane) -> None:
+        try:
+            while not self._stopping.is_set():
+                lane.wake.clear()
+                try:
+                    # Blocking: a `run_once` sending these items finishes first.
+                    with lane.sending:
+                        self._drain(lane.notifier, self._clock(), until=self._stopping)
+                    due = self._next_due_or_end(lane)
+                    if due is None:
+                        return
+                    wait = min(max(due - self._clock(), 0.0), self._idle_wait)
+                except Exception:  # the lane must outlive a failed pass
+                    log.exception(
+                        "delivery pass failed for %s; retrying in %s",
+                        lane.notifier,
+                        format_duration(self._idle_wait),
+                    )
+                    wait = self._idle_wait
+                lane.wake.wait(wait)
+        finally:
+            with self._lanes_lock:
+                if lane.thread is threading.current_thread():
+                    lane.thread = None
+
+    def _next_due_or_end(self, lane: _Lane) -> float | None:
+        """When `lane`'s next item is due; with none pending, the lane ends (None)."""
+        with self._lanes_lock:
+            # Decided under the lock lanes are started under: an item enqueued
+            # after this look finds the lane ended and starts a new one.
+            due = self._store.next_attempt_at(lane.notifier)
+            if due is None:
+                lane.thread = None
+            return due
 
     def _prune_now_and_then(self) -> None:
         now = self._clock()

@@ -7,12 +7,14 @@ change that did not happen. The delivery worker (`engine.delivery`) drains
 the outbox through `claim_due` and the `mark_*` methods.
 
 Threading: one connection guarded by one lock. The scheduler thread commits
-ticks and the delivery thread claims and marks; each call holds the lock only
-for its own statements (never while a notifier sends), so neither waits long.
+ticks and the delivery threads (one per notifier with pending items) claim and
+mark; each call holds the lock only for its own statements (never while a
+notifier sends), so none waits long.
 Other processes (`memalert silence add`, `memalert status`) open their own
 store on the same file; WAL lets them read while the daemon writes, and writes
-wait up to `BUSY_TIMEOUT` for each other. One daemon per state file: the
-daemon keeps the last committed instances in memory to write only changed rows.
+wait up to `BUSY_TIMEOUT` for each other. One daemon per state file, enforced by
+`exclusive=True` (engine.state_lock): the daemon keeps the last committed
+instances in memory to write only changed rows, and owns the outbox.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from engine import store_instances
 from engine import store_outbox as outbox
 from engine import store_silences as silences
 from engine.evaluate import EvalState, InstanceKey, InstanceState
-from engine.model import Severity, Silence
-from engine.model import fingerprint as instance_fingerprint
-from engine.store_codec import PayloadError, decode_labels, encode_labels
+from engine.model import Silence
+from engine.state_lock import StateFileBusyError, StateFileLock
+from engine.store_codec import PayloadError
 from engine.store_records import (
     CommitStats,
     DeadLetter,
@@ -54,31 +57,12 @@ __all__ = [
     "OutboxCounts",
     "OutboxItem",
     "SilenceRecord",
+    "StateFileBusyError",
     "StateStore",
     "StateStoreError",
     "StoreStatus",
     "StoredAlert",
 ]
-
-
-# Pairs of InstanceState (active_since, hold_since) are stored per level:
-# warning_*, critical_*. test_store checks every InstanceState field survives.
-_SELECT_INSTANCES = (
-    "SELECT rule, labels, fingerprint, warning_since, critical_since, firing, firing_since,"
-    " warning_hold_since, critical_hold_since, last_notified, last_value, updated_at"
-    " FROM alert_instances ORDER BY rule, labels"
-)
-_UPSERT_INSTANCE = (
-    "INSERT INTO alert_instances (rule, labels, fingerprint, warning_since, critical_since,"
-    " firing, firing_since, warning_hold_since, critical_hold_since, last_notified,"
-    " last_value, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (rule, labels) DO UPDATE SET warning_since = excluded.warning_since,"
-    " critical_since = excluded.critical_since, firing = excluded.firing,"
-    " firing_since = excluded.firing_since, warning_hold_since = excluded.warning_hold_since,"
-    " critical_hold_since = excluded.critical_hold_since,"
-    " last_notified = excluded.last_notified, last_value = excluded.last_value,"
-    " updated_at = excluded.updated_at"
-)
 
 
 class StateStore:
@@ -90,10 +74,20 @@ class StateStore:
         *,
         env: Mapping[str, str] = os.environ,
         create: bool = True,
+        exclusive: bool = False,
     ) -> None:
+        """`exclusive`: for the one process that evaluates and delivers (engine.state_lock);
+        raises StateFileBusyError while another one holds the file."""
         self.path = Path(path) if path is not None else default_state_path(env)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = open_state_db(self.path, create=create)
+        self._owner: StateFileLock | None = None
+        if exclusive:
+            try:
+                self._owner = StateFileLock(self.path)
+            except BaseException:
+                self.close()
+                raise
         # The instances as last committed: commit_tick writes only the difference.
         self._committed: dict[InstanceKey, InstanceState] | None = None
         self._listeners: list[Callable[[], None]] = []
@@ -105,6 +99,10 @@ class StateStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            # After the connection: the next daemon starts on a closed file.
+            if self._owner is not None:
+                self._owner.release()
+                self._owner = None
 
     def __enter__(self) -> StateStore:
         return self
@@ -173,15 +171,9 @@ class StateStore:
             metrics = rule_metrics or {}
             with self._write("saving the tick") as conn:
                 if changed:
-                    conn.executemany(
-                        _UPSERT_INSTANCE,
-                        (_instance_row(k, i, state, metrics, now) for k, i in changed),
-                    )
+                    store_instances.upsert(conn, changed, state, metrics, now)
                 if removed:
-                    conn.executemany(
-                        "DELETE FROM alert_instances WHERE rule = ? AND labels = ?",
-                        ((rule, encode_labels(labels)) for rule, labels in removed),
-                    )
+                    store_instances.delete(conn, removed)
                 outbox.enqueue(conn, notifications, now)
             self._committed = dict(instances)
             listeners = list(self._listeners) if notifications else []
@@ -230,20 +222,31 @@ class StateStore:
 
     # -- outbox -----------------------------------------------------------------
 
-    def claim_due(self, now: float, limit: int = 100) -> list[OutboxItem]:
-        """Pending items due at `now`, oldest first, none behind a notifier's waiting retry.
+    def claim_due(
+        self, now: float, limit: int = 100, *, notifier: str | None = None
+    ) -> list[OutboxItem]:
+        """Pending items due at `now` (of `notifier` only, if given), oldest first, none
+        behind a notifier's waiting retry.
 
         Claiming writes nothing: an item stays pending until marked, so a
         crash after sending repeats it rather than losing it (at-least-once).
-        Callers in one process serialise their claims (the worker has a lock).
+        Callers in one process serialise their claims per notifier (the
+        delivery worker's lanes do).
         """
         with self._read("reading the outbox") as conn:
-            return outbox.claim_due(conn, now, limit)
+            return outbox.claim_due(conn, now, limit, notifier)
 
-    def next_attempt_at(self) -> float | None:
-        """When the earliest notifier's head item is due; None when nothing is pending."""
+    def head_attempts(self) -> dict[str, float]:
+        """Each notifier with pending items -> when its head (oldest pending) item is due."""
         with self._read("reading the outbox") as conn:
-            return outbox.next_head_attempt(conn)
+            return outbox.head_attempts(conn)
+
+    def next_attempt_at(self, notifier: str | None = None) -> float | None:
+        """When the earliest head item (of `notifier`, if given) is due; None: none pending."""
+        heads = self.head_attempts()
+        if notifier is not None:
+            return heads.get(notifier)
+        return min(heads.values(), default=None)
 
     def mark_delivered(self, item_id: int, result: DeliveryResult, now: float) -> bool:
         """Record a confirmed send; False if the item was not pending (already handled)."""
@@ -300,32 +303,7 @@ class StateStore:
 
     def _read_alerts(self) -> list[StoredAlert]:
         with self._read("reading alert instances") as conn:
-            rows = conn.execute(_SELECT_INSTANCES).fetchall()
-        return [self._stored_alert(row) for row in rows]
-
-    def _stored_alert(self, row: tuple[Any, ...]) -> StoredAlert:
-        rule, labels_json = row[0], row[1]
-        try:
-            labels = decode_labels(labels_json)
-            firing = None if row[5] is None else Severity.parse(row[5])
-        except (PayloadError, KeyError) as exc:
-            raise StateStoreError(
-                f"state file {self.path}: alert instance {rule!r} {labels_json}: {exc}"
-            ) from exc
-        return StoredAlert(
-            rule=rule,
-            labels=labels,
-            fingerprint=row[2],
-            state=InstanceState(
-                active_since=(row[3], row[4]),
-                firing=firing,
-                firing_since=row[6],
-                hold_since=(row[7], row[8]),
-                last_notified=row[9],
-            ),
-            last_value=row[10],
-            updated_at=row[11],
-        )
+            return store_instances.read_all(conn, self.path)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -363,29 +341,3 @@ class StateStore:
             if isinstance(exc, sqlite3.Error | PayloadError):
                 raise StateStoreError(f"state file {self.path}: {what} failed: {exc}") from exc
             raise
-
-
-def _instance_row(
-    key: InstanceKey,
-    inst: InstanceState,
-    state: EvalState,
-    rule_metrics: Mapping[str, str],
-    now: float,
-) -> tuple[Any, ...]:
-    rule, labels = key
-    metric = rule_metrics.get(rule)
-    sample = None if metric is None else state.series.get((metric, labels))
-    return (
-        rule,
-        encode_labels(labels),
-        instance_fingerprint(rule, labels),
-        inst.active_since[0],
-        inst.active_since[1],
-        None if inst.firing is None else inst.firing.label,
-        inst.firing_since,
-        inst.hold_since[0],
-        inst.hold_since[1],
-        inst.last_notified,
-        None if sample is None else sample.value,
-        now,
-    )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 # Head-of-line per notifier: a row is due only if no older pending row of the
 # same notifier waits for a later retry, so "resolved" never overtakes "firing".
+# :notifier NULL claims for every notifier, else for that one only.
 _CLAIM_DUE = """
     WITH blocked AS (
         SELECT notifier, min(id) AS first_id FROM outbox
@@ -34,14 +35,14 @@ _CLAIM_DUE = """
     SELECT id, notifier, created_at, payload, attempts, next_attempt_at, last_error
     FROM outbox AS o LEFT JOIN blocked AS b USING (notifier)
     WHERE o.status = 'pending' AND o.next_attempt_at <= :now
+      AND (:notifier IS NULL OR o.notifier = :notifier)
       AND (b.first_id IS NULL OR o.id < b.first_id)
     ORDER BY o.id LIMIT :limit
 """
 # SQLite returns the bare column of the row holding min(id): each notifier's head.
-_NEXT_HEAD_ATTEMPT = """
-    SELECT min(next_attempt_at) FROM (
-        SELECT min(id), next_attempt_at FROM outbox WHERE status = 'pending' GROUP BY notifier
-    )
+_HEAD_ATTEMPTS = """
+    SELECT notifier, min(id), next_attempt_at FROM outbox
+    WHERE status = 'pending' GROUP BY notifier ORDER BY notifier
 """
 
 
@@ -56,8 +57,10 @@ def enqueue(conn: sqlite3.Connection, notifications: Sequence[Notification], now
         )
 
 
-def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxItem]:
-    rows = conn.execute(_CLAIM_DUE, {"now": now, "limit": limit}).fetchall()
+def claim_due(
+    conn: sqlite3.Connection, now: float, limit: int, notifier: str | None = None
+) -> list[OutboxItem]:
+    rows = conn.execute(_CLAIM_DUE, {"now": now, "limit": limit, "notifier": notifier}).fetchall()
     return [
         OutboxItem(
             id=row[0],
@@ -72,9 +75,9 @@ def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxIt
     ]
 
 
-def next_head_attempt(conn: sqlite3.Connection) -> float | None:
-    value = conn.execute(_NEXT_HEAD_ATTEMPT).fetchone()[0]
-    return None if value is None else float(value)
+def head_attempts(conn: sqlite3.Connection) -> dict[str, float]:
+    """When each notifier's head (its oldest pending item) is due; what follows waits for it."""
+    return {row[0]: float(row[2]) for row in conn.execute(_HEAD_ATTEMPTS)}
 
 
 def mark_delivered(

@@ -157,6 +157,54 @@ def test_sigkill_with_notifications_pending_loses_none_and_repeats_none(
     assert setup.daemon.stop() == 0
 
 
+def memalert(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    """One `memalert` command in a subprocess, on the setup's state file, bounded."""
+    return subprocess.run(
+        [*MEMALERT, *args, "--state", str(setup.state)],
+        cwd=REPO,
+        env=setup.daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
+def test_a_second_daemon_on_the_same_state_is_refused_until_the_first_is_killed(
+    flaky: FlakyWebhook, flaky_setup: Setup
+) -> None:
+    setup = flaky_setup
+    setup.write_rules()
+    setup.daemon.start()
+    assert setup.daemon.process is not None
+    first = setup.daemon.process.pid
+
+    second = memalert(setup, "run", str(setup.rules))
+    assert second.returncode == 2
+    errors = [line for line in second.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, second.stderr
+    assert f"state file {setup.state}: already in use by pid {first}," in errors[0]
+    assert "Traceback" not in second.stderr
+
+    # The commands that read or edit the state keep working beside the daemon.
+    status = memalert(setup, "status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["outbox"]["pending"] == 0
+    added = memalert(setup, "silence", "add", "--match", "target=other", "--duration", "1h")
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.strip()
+    assert silence_id in memalert(setup, "silence", "list").stdout
+    assert memalert(setup, "silence", "expire", silence_id).returncode == 0
+
+    # A daemon killed with SIGKILL leaves no stale lock: the next one starts.
+    setup.daemon.signal(signal.SIGKILL)
+    setup.daemon.process.wait(timeout=DEADLINE)
+    setup.daemon.start()
+    setup.child.hold(60)
+    wait_for("the warning from the new daemon", lambda: flaky.delivered() == [WARNING_FIRED])
+    assert setup.daemon.stop() == 0
+
+
 def test_a_restart_in_the_middle_of_for_keeps_the_pending_time(
     flaky: FlakyWebhook, flaky_setup: Setup
 ) -> None:

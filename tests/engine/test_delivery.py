@@ -1,21 +1,20 @@
 """The delivery worker on a real state file: retries, dead letters, order, crashes, shutdown.
 
-Time is a FakeClock and `flush` sleeps by advancing it, so nothing here sleeps;
-the background-thread tests wait on events with generous bounds instead.
+Time is a FakeClock and `flush` sleeps by advancing it, so nothing here sleeps.
+The worker's threads (a lane per notifier) are tested in test_delivery_threads.py.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from random import Random
 from typing import TYPE_CHECKING
 
 import pytest
 from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw, resolved
 
-from engine.delivery import DeliveryWorker, backoff_delay
+from engine.delivery import DeliveryWorker
+from engine.delivery_attempt import backoff_delay
 from engine.evaluate import EvalState
 from engine.store import StateStore, StateStoreError
 from engine.testing import FakeClock
@@ -296,62 +295,6 @@ def test_flush_gives_up_at_the_deadline(store: StateStore, clock: FakeClock) -> 
 
 def test_flush_with_nothing_pending_returns_at_once(store: StateStore, clock: FakeClock) -> None:
     assert worker_for(store, clock, {}).flush(deadline=clock()) is True
-
-
-# -- the background thread -------------------------------------------------------------------
-
-
-class ErrorLatch(logging.Handler):
-    """Sets `seen` when the worker logs that a pass failed (from its own thread)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "delivery pass failed" in record.getMessage():
-            self.seen.set()
-
-
-def test_the_thread_delivers_on_commit_and_stops_promptly(store: StateStore) -> None:
-    ops = ScriptedNotifier("ops")
-    # An hour between looks: only the commit's wake-up can explain a prompt delivery.
-    worker = DeliveryWorker(store, {"ops": ops}, idle_wait=3600.0)
-    worker.start()
-    try:
-        store.commit_tick(EvalState(), [note("ops")], now=time.time())
-        assert ops.sent.acquire(timeout=10)
-    finally:
-        assert worker.stop(timeout=10) is True
-    worker.start()  # a stopped worker can start again, but only once
-    with pytest.raises(RuntimeError, match="already running"):
-        worker.start()
-    assert worker.stop(timeout=10)
-
-
-def test_the_thread_survives_a_failed_pass_and_loses_nothing(store: StateStore, path: Path) -> None:
-    ops = ScriptedNotifier("ops")
-    worker = DeliveryWorker(store, {"ops": ops}, idle_wait=3600.0)
-    latch = ErrorLatch()
-    logging.getLogger("memalert.delivery").addHandler(latch)
-    with raw(path) as conn:
-        conn.execute(
-            "CREATE TRIGGER sabotage BEFORE UPDATE ON outbox"
-            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
-    try:
-        worker.start()
-        store.commit_tick(EvalState(), [note("ops")], now=time.time())
-        assert ops.sent.acquire(timeout=10)  # sent, but recording it fails
-        assert latch.seen.wait(timeout=10)
-        with raw(path) as conn:
-            conn.execute("DROP TRIGGER sabotage")
-        worker.wake()
-        assert ops.sent.acquire(timeout=10)  # sent again: at-least-once
-    finally:
-        assert worker.stop(timeout=10)
-        logging.getLogger("memalert.delivery").removeHandler(latch)
-    assert outbox_rows(path) == [("ops", "delivered", 1)]
 
 
 def test_a_store_failure_in_run_once_is_a_clear_error(store: StateStore, path: Path) -> None:
