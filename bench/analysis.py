@@ -6,8 +6,9 @@ The workload: 1,000 components picked at random, three operations each, a size m
 from 16 B to 2 MiB, every tenth allocation with one of five stack traces, and a
 third of the components freeing what they allocate. Two figures per report:
 
-- cold: the worst case, with the pending buffer full (FLUSH_EVERY - 1 records
-  spread over all components), so the call first folds them in;
+- cold: the worst case, with the pending buffer full (FLUSH_EVERY - 1 records,
+  allocations and frees, spread over all components), so the call first folds
+  them in (`timeline(component)` folds that component's only);
 - warm: nothing pending, only the analysis itself.
 
 Each is the median over --runs calls (wall clock), printed beside the target as a
@@ -37,7 +38,6 @@ from engine.testing import FakeClock
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.allocations import AllocationLog
 
 TARGET_MS = 10.0
 ORIGINAL_MS = 100.0
@@ -46,26 +46,39 @@ OPERATIONS = ("read", "parse", "cache")
 TRACES = tuple(f"app.py:{line} in handler\nlib.py:{line * 7} in alloc" for line in range(5))
 
 
+Log = LeakDetector | AllocationAnalyzer
+
+
 class Workload:
+    """An endless stream of recording calls; `record` continues where it stopped."""
+
     def __init__(self, components: int, seed: int = 1) -> None:
         rnd = random.Random(seed)
         self.names = [f"component-{i}" for i in range(components)]
         self.freeing = set(self.names[::3])
         self.picks = [rnd.randrange(components) for _ in range(65536)]
         self.sizes = [rnd.choice(SIZES) for _ in range(65536)]
-        self.clock = FakeClock()
+        self.allocations = 0
+        self.free_due: tuple[str, int] | None = None  # the free that follows an allocation
 
-    def record(self, log: AllocationLog, count: int, start: int = 0) -> None:
+    def record(self, log: Log, calls: int) -> None:
+        """Make `calls` recording calls: allocations, each followed by its free if freeing."""
         names, picks, sizes, freeing = self.names, self.picks, self.sizes, self.freeing
-        for i in range(start, start + count):
+        for _ in range(calls):
+            if self.free_due is not None:
+                log.record_deallocation(*self.free_due)
+                self.free_due = None
+                continue
+            i = self.allocations
+            self.allocations += 1
             name = names[picks[i & 65535]]
             size = sizes[i & 65535]
-            trace = TRACES[i % 5] if i % 10 == 0 else None
+            trace = TRACES[i // 10 % 5] if i % 10 == 0 else None
             log.record_allocation(
                 name, OPERATIONS[i % 3], size, timestamp=1.0e9 + i * 0.001, stack_trace=trace
             )
             if name in freeing:
-                log.record_deallocation(name, size)
+                self.free_due = (name, size)
 
 
 def timed(call: Callable[[], object]) -> tuple[float, float]:
@@ -86,12 +99,12 @@ def report(name: str, cold: list[tuple[float, float]], warm: list[tuple[float, f
 
 
 def measure(
-    log: AllocationLog, workload: Workload, call: Callable[[], object], runs: int, offset: int
+    log: Log, workload: Workload, call: Callable[[], object], runs: int
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     cold, warm = [], []
-    for run in range(runs):
-        log.anomalies()  # fold everything, so exactly the next records are pending
-        workload.record(log, FLUSH_EVERY - 1, start=offset + run * FLUSH_EVERY)
+    for _ in range(runs):
+        log.anomalies()  # fold everything, so exactly the next calls are pending
+        workload.record(log, FLUSH_EVERY - 1)
         cold.append(timed(call))
         warm.append(timed(call))
     return cold, warm
@@ -103,13 +116,16 @@ def main() -> None:
     parser.add_argument("--allocations", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    workload = Workload(args.components)
-    detector = LeakDetector(clock=workload.clock, budget_bytes=2**40)
-    analyzer = AllocationAnalyzer(clock=workload.clock)
-    logs: tuple[AllocationLog, ...] = (detector, analyzer)
-    for log in logs:
+    detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
+    analyzer = AllocationAnalyzer(clock=FakeClock())
+    workloads: dict[Log, Workload] = {
+        detector: Workload(args.components),
+        analyzer: Workload(args.components),
+    }
+    for log, workload in workloads.items():
         started = time.perf_counter()
-        workload.record(log, args.allocations)
+        while workload.allocations < args.allocations:
+            workload.record(log, args.allocations - workload.allocations)
         log.anomalies()
         print(
             f"# recorded {args.allocations:,} allocations over {args.components:,} components "
@@ -121,7 +137,7 @@ def main() -> None:
         f"{len(analysis.suspicious_patterns)} suspicious patterns, "
         f"{len(analyzer.recommendations())} recommendations"
     )
-    reports: list[tuple[str, AllocationLog, Callable[[], object]]] = [
+    reports: list[tuple[str, Log, Callable[[], object]]] = [
         ("analyze_leaks", detector, detector.analyze_leaks),
         ("samples", detector, lambda: detector.samples("bench", 0.0)),
         ("memory_pressure", detector, detector.memory_pressure),
@@ -133,11 +149,8 @@ def main() -> None:
         ("efficiency_score", analyzer, analyzer.efficiency_score),
         ("timeline", analyzer, lambda: analyzer.timeline("component-7")),
     ]
-    offset = args.allocations
     for name, log, call in reports:
-        cold, warm = measure(log, workload, call, args.runs, offset)
-        offset += args.runs * FLUSH_EVERY
-        report(name, cold, warm)
+        report(name, *measure(log, workloads[log], call, args.runs))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 `AllocationLog` is the recording half shared by `LeakDetector` and
 `AllocationAnalyzer`. Recording must cost well under a microsecond, so the hot
-path only validates and appends a tuple to the component's pending list
-(`list.append` is atomic under the GIL: no lock, no lost records). Every
+path only validates and extends the component's pending list by the record's
+fields (`list += tuple` is atomic under the GIL: no lock, no lost records; see
+`engine.allocation_stats` for the flat layout). Every
 `FLUSH_EVERY` records, or before any analysis, the pending lists are folded under
-a lock into `engine.allocation_stats.ComponentStats`. Memory stays bounded:
+a lock into per-component aggregates (`engine.allocation_stats`; each subclass
+picks the kind its reports read). Memory stays bounded:
 aggregates per component, about `FLUSH_EVERY` pending records at most, the ten
 largest allocations, and at most `MAX_COMPONENTS` component names (new names
 beyond it are counted under `<other>`).
@@ -18,17 +20,27 @@ from __future__ import annotations
 import heapq
 import operator
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, SupportsIndex
+from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 
-from engine.allocation_stats import OTHER, ComponentStats, Record, trace_text
+from engine.allocation_stats import (
+    FREED_AT,
+    FREED_OPERATION,
+    OTHER,
+    RECORD_FIELDS,
+    ComponentStats,
+    trace_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-FLUSH_EVERY = 8192
+# The worst case of a report is a fold of FLUSH_EVERY - 1 records over every component;
+# a smaller buffer makes it cheaper and recording dearer (each component's share of a
+# fold holds fewer records). 6144 balances the two at 1,000 components: see the
+# "Speed" section of docs/allocation-analysis.md.
+FLUSH_EVERY = 6144
 MAX_COMPONENTS = 10_000
 LARGEST_KEPT = 10
 
@@ -81,17 +93,24 @@ def _checked_name(value: object, what: str) -> str:
     return value
 
 
-class AllocationLog:
-    """Thread-safe allocation recording; subclasses add the analysis (see module doc)."""
+Stats = TypeVar("Stats", bound=ComponentStats)
 
-    def __init__(self, clock: Callable[[], float] = time.time, *, timeline_length: int = 0) -> None:
+
+class AllocationLog(Generic[Stats]):
+    """Thread-safe allocation recording; subclasses add the analysis (see module doc).
+
+    `new_stats(name)` makes the aggregates of a component seen for the first time.
+    """
+
+    def __init__(self, clock: Callable[[], float], new_stats: Callable[[str], Stats]) -> None:
         self._clock = clock
-        self._timeline_length = timeline_length
+        self._new_stats = new_stats
         self._lock = threading.Lock()
-        self._pending: dict[str, list[Record]] = {}
+        self._pending: dict[str, list[Any]] = {}  # flat records, see allocation_stats
         # Approximate (increments may race): it only decides when to fold, never what counts.
         self._appended = 0
-        self._stats: dict[str, ComponentStats] = {}
+        self._stats: dict[str, Stats] = {}
+        self._named: list[Stats] = []  # `_stats` in name order; see `_by_name`
         self._largest: list[Allocation] = []
         self._largest_floor = -1  # only allocations above it can enter `_largest`
         self._unknown_deallocations = 0
@@ -119,7 +138,7 @@ class AllocationLog:
             pending = self._pending[component]
         except (KeyError, TypeError):
             pending = self._pending_for_new(component)
-        pending.append((operation, size, timestamp, stack_trace))
+        pending += (operation, size, timestamp, stack_trace)
         self._appended += 1
         if self._appended >= FLUSH_EVERY:
             self._flush()
@@ -137,7 +156,7 @@ class AllocationLog:
                 with self._lock:
                     self._unknown_deallocations += 1
                 return
-        pending.append((None, ~size, None, None))
+        pending += (FREED_OPERATION, ~size, FREED_AT, None)
         self._appended += 1
         if self._appended >= FLUSH_EVERY:
             self._flush()
@@ -150,7 +169,7 @@ class AllocationLog:
                 over_deallocated_bytes=sum(s.over_deallocated_bytes for s in stats.values()),
             )
 
-    def _pending_for_new(self, component: object) -> list[Record]:
+    def _pending_for_new(self, component: object) -> list[Any]:
         name = _checked_name(component, "component")
         if not name:
             raise ValueError("component must be a non-empty name")
@@ -165,41 +184,63 @@ class AllocationLog:
             self._fold_pending()
 
     @contextmanager
-    def _settled(self) -> Iterator[dict[str, ComponentStats]]:
+    def _settled(self) -> Iterator[dict[str, Stats]]:
         """Hold the lock with every pending record folded in; yields the aggregates."""
         with self._lock:
             self._fold_pending()
             yield self._stats
 
+    @contextmanager
+    def _settled_component(self, name: str) -> Iterator[Stats | None]:
+        """Like `_settled` for one component: folds its pending records only."""
+        with self._lock:
+            pending = self._pending.get(name)
+            if pending:
+                self._fold(name, pending)
+            yield self._stats.get(name)
+
+    def _by_name(self) -> list[Stats]:
+        """The aggregates in component-name order: call under the lock, do not mutate.
+
+        Sorted again only when components appeared since the last call (sorting 1,000
+        names costs a report about a fifth of a millisecond).
+        """
+        if len(self._named) != len(self._stats):
+            self._named = [self._stats[name] for name in sorted(self._stats)]
+        return self._named
+
     def _fold_pending(self) -> None:
         self._appended = 0
         for name, pending in list(self._pending.items()):
-            if not pending:
-                continue
-            # Copy then delete the prefix: appends racing with us land after it and stay.
-            taken = len(pending)
-            batch = pending[:taken]
-            del pending[:taken]
-            stats = self._stats.get(name)
-            if stats is None:
-                stats = self._stats[name] = ComponentStats(name, self._timeline_length)
-            allocations, batch_largest = stats.fold(batch)
-            if batch_largest > self._largest_floor:
-                self._keep_largest(name, allocations)
+            if pending:
+                self._fold(name, pending)
 
-    def _keep_largest(self, name: str, allocations: Sequence[Record]) -> None:
+    def _fold(self, name: str, pending: list[Any]) -> None:
+        # Copy then delete the prefix: appends racing with us land after it and stay.
+        taken = len(pending)
+        batch = pending[:taken]
+        del pending[:taken]
+        stats = self._stats.get(name)
+        if stats is None:
+            stats = self._stats[name] = self._new_stats(name)
+        if stats.fold(batch) > self._largest_floor:
+            self._keep_largest(name, batch)
+
+    def _keep_largest(self, name: str, batch: list[Any]) -> None:
         largest = self._largest
         floor = self._largest_floor
-        for operation, size, stamp, trace in heapq.nlargest(
-            LARGEST_KEPT, allocations, key=operator.itemgetter(1)
-        ):
-            if size > floor:
+        sizes = batch[1::RECORD_FIELDS]
+        for index in heapq.nlargest(LARGEST_KEPT, range(len(sizes)), key=sizes.__getitem__):
+            if sizes[index] > floor:  # never a free: floor >= -1 > ~size
+                operation, size, stamp, trace = batch[
+                    index * RECORD_FIELDS : (index + 1) * RECORD_FIELDS
+                ]
                 largest.append(
                     Allocation(
                         component=name,
-                        operation=operation or "",
+                        operation=operation,
                         size_bytes=size,
-                        timestamp=stamp or 0.0,
+                        timestamp=stamp,
                         stack_trace=trace_text(trace),
                     )
                 )

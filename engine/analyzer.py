@@ -13,9 +13,10 @@ import heapq
 import operator
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
-from engine.allocation_stats import SIZE_BUCKETS, ComponentStats, trace_text
+from engine.allocation_stats import RECORD_FIELDS, SIZE_BUCKETS, UsageStats, trace_text
 from engine.allocations import Allocation, AllocationLog
 from engine.units import format_bytes, format_percent
 
@@ -82,7 +83,7 @@ class Recommendation:
 # -- recommendations: one rule each, in reporting order -------------------------------
 
 
-def _object_pooling(components: list[ComponentStats]) -> list[Recommendation]:
+def _object_pooling(components: list[UsageStats]) -> list[Recommendation]:
     found = []
     for stats in components:
         count = stats.allocation_count
@@ -97,7 +98,7 @@ def _object_pooling(components: list[ComponentStats]) -> list[Recommendation]:
     return found
 
 
-def _streaming(components: list[ComponentStats]) -> list[Recommendation]:
+def _streaming(components: list[UsageStats]) -> list[Recommendation]:
     found = []
     for stats in components:
         huge = stats.bucket_counts[-1]
@@ -110,7 +111,7 @@ def _streaming(components: list[ComponentStats]) -> list[Recommendation]:
     return found
 
 
-def _component_hot_spots(components: list[ComponentStats]) -> list[Recommendation]:
+def _component_hot_spots(components: list[UsageStats]) -> list[Recommendation]:
     total = sum(s.allocated_bytes for s in components)
     if len(components) < 2 or total == 0:
         return []
@@ -128,21 +129,25 @@ def _component_hot_spots(components: list[ComponentStats]) -> list[Recommendatio
     ]
 
 
-def _operation_hot_spots(components: list[ComponentStats]) -> list[Recommendation]:
-    operations = [(s.name, op, entry[0]) for s in components for op, entry in s.operations.items()]
-    total = sum(count for _, _, count in operations)
-    if len(operations) < 2 or total == 0:
+def _operation_hot_spots(components: list[UsageStats]) -> list[Recommendation]:
+    # Each allocation is counted under exactly one operation: the operations' calls add
+    # up to the allocations, and no operation of a component below the floor reaches it.
+    total = sum(s.allocation_count for s in components)
+    operations = sum(len(s.operations) for s in components)
+    if operations < 2 or total == 0:
         return []
-    floor = max(HOT_SPOT_MIN_SHARE, HOT_SPOT_EVEN_SHARE_FACTOR / len(operations)) * total
+    floor = max(HOT_SPOT_MIN_SHARE, HOT_SPOT_EVEN_SHARE_FACTOR / operations) * total
     return [
         _recommend(
             RecommendationKind.OPERATION_HOT_SPOT,
-            component,
+            s.name,
             op,
-            f"{component}/{op}: {format_percent(count / total)} of all allocation calls "
+            f"{s.name}/{op}: {format_percent(count / total)} of all allocation calls "
             f"({count}): batch or hoist these allocations",
         )
-        for component, op, count in operations
+        for s in components
+        if s.allocation_count >= floor
+        for op, (count, _) in s.operations.items()
         if count >= floor
     ]
 
@@ -153,7 +158,7 @@ def _recommend(
     return Recommendation(kind=kind, component=component, operation=op, message=message)
 
 
-_RULES: tuple[Callable[[list[ComponentStats]], list[Recommendation]], ...] = (
+_RULES: tuple[Callable[[list[UsageStats]], list[Recommendation]], ...] = (
     _object_pooling,
     _streaming,
     _component_hot_spots,
@@ -171,7 +176,7 @@ def _checked_count(n: object) -> int:
     return n
 
 
-class AllocationAnalyzer(AllocationLog):
+class AllocationAnalyzer(AllocationLog[UsageStats]):
     """Records allocations per component and reports on them (thread-safe).
 
     `timeline(component)` keeps the last `timeline_length` allocations per component.
@@ -184,13 +189,13 @@ class AllocationAnalyzer(AllocationLog):
             raise TypeError(f"timeline_length must be an int, got {timeline_length!r}")
         if timeline_length < 1:
             raise ValueError(f"timeline_length must be >= 1, got {timeline_length}")
-        super().__init__(clock, timeline_length=timeline_length)
+        super().__init__(clock, partial(UsageStats, timeline_length=timeline_length))
 
     def top_allocators(self, n: int = 20) -> list[ComponentUsage]:
         """The `n` components that allocated the most bytes, most first."""
         n = _checked_count(n)
-        with self._settled() as stats:
-            top = heapq.nlargest(n, sorted(stats.values(), key=_by_name), key=_by_allocated_bytes)
+        with self._settled():
+            top = heapq.nlargest(n, self._by_name(), key=_by_allocated_bytes)
             return [
                 ComponentUsage(
                     component=s.name,
@@ -206,10 +211,18 @@ class AllocationAnalyzer(AllocationLog):
         """The `n` (component, operation) pairs with the most allocation calls, most first."""
         n = _checked_count(n)
         with self._settled() as stats:
+            counts = [entry[0] for s in stats.values() for entry in s.operations.values()]
+            if not n or not counts:
+                return []
+            # Only pairs counted at least as often as the n-th most frequent can be in the
+            # top n, and no operation is counted more often than its component.
+            floor = heapq.nlargest(n, counts)[-1]
             rows = sorted(
                 (name, op, entry[0], entry[1])
                 for name, s in stats.items()
+                if s.allocation_count >= floor
                 for op, entry in s.operations.items()
+                if entry[0] >= floor
             )
         return [
             OperationUsage(component=c, operation=op, allocation_count=count, total_bytes=size)
@@ -230,14 +243,14 @@ class AllocationAnalyzer(AllocationLog):
         ]
 
     def recommendations(self) -> list[Recommendation]:
-        with self._settled() as stats:
-            components = [stats[name] for name in sorted(stats)]
+        with self._settled():
+            components = self._by_name()
             return [found for rule in _RULES for found in rule(components)]
 
     def fragmentation(self) -> dict[str, float]:
         """Largest / average allocation per component (1.0: all the same size)."""
-        with self._settled() as stats:
-            return {name: _spread(stats[name]) for name in sorted(stats)}
+        with self._settled():
+            return {s.name: _spread(s) for s in self._by_name()}
 
     def efficiency_score(self) -> float:
         """Payload share after per-allocation overhead, times byte-weighted size uniformity.
@@ -258,27 +271,26 @@ class AllocationAnalyzer(AllocationLog):
 
     def timeline(self, component: str) -> list[Allocation]:
         """The component's most recent allocations in time order (empty if unknown)."""
-        with self._settled() as stats:
-            found = stats.get(component)
-            recent = list(found.timeline or ()) if found else []
+        with self._settled_component(component) as found:
+            fields = list(found.timeline) if found else []
+        recent = list(zip(*[iter(fields)] * RECORD_FIELDS, strict=True))
         recent.sort(key=operator.itemgetter(2))
         return [
             Allocation(
                 component=component,
-                operation=op or "",
+                operation=op,
                 size_bytes=size,
-                timestamp=stamp or 0.0,
+                timestamp=stamp,
                 stack_trace=trace_text(trace),
             )
             for op, size, stamp, trace in recent
         ]
 
 
-_by_name = operator.attrgetter("name")
 _by_allocated_bytes = operator.attrgetter("allocated_bytes")
 
 
-def _spread(stats: ComponentStats) -> float:
+def _spread(stats: UsageStats) -> float:
     average = stats.average_bytes
     return stats.largest_bytes / average if average > 0 else 1.0
 

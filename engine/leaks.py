@@ -14,9 +14,9 @@ import enum
 import operator
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psutil
 
@@ -24,7 +24,8 @@ from engine.allocation_stats import (
     DOUBLING_RATIO,
     LARGE_ALLOCATION_BYTES,
     SIZE_BUCKETS,
-    ComponentStats,
+    LeakStats,
+    Trace,
     trace_text,
 )
 from engine.allocations import Allocation, AllocationLog
@@ -32,9 +33,6 @@ from engine.model import Labels, Sample
 from engine.sources.base import TargetUnavailableError, read_optional
 from engine.sources.cgroup import cgroup_limit, memory_cgroup_of
 from engine.units import format_bytes
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
 
 SECONDS_PER_HOUR = 3600.0
 BYTES_PER_MB = 1e6  # DESIGN §3: MB is SI, MiB is IEC
@@ -86,7 +84,7 @@ class LeakAnalysis:
     suspicious_patterns: tuple[SuspiciousPattern, ...]
 
 
-def is_potential_leak(stats: ComponentStats) -> bool:
+def is_potential_leak(stats: LeakStats) -> bool:
     held = stats.outstanding_bytes
     return held > 0 and stats.recent_growth_bytes >= MIN_RECENT_GROWTH_FRACTION * held
 
@@ -97,7 +95,7 @@ def is_potential_leak(stats: ComponentStats) -> bool:
 MIN_RATE_SPAN_SECONDS = 60.0
 
 
-def growth_rate_bytes_per_hour(stats: ComponentStats) -> float:
+def growth_rate_bytes_per_hour(stats: LeakStats) -> float:
     """Held bytes over the component's own span; 0 while that span is under a minute."""
     span = stats.span_seconds
     return (
@@ -105,7 +103,7 @@ def growth_rate_bytes_per_hour(stats: ComponentStats) -> float:
     )
 
 
-def _leak_info(stats: ComponentStats) -> LeakInfo:
+def _leak_info(stats: LeakStats) -> LeakInfo:
     return LeakInfo(
         component=stats.name,
         allocation_count=stats.allocation_count,
@@ -118,68 +116,65 @@ def _leak_info(stats: ComponentStats) -> LeakInfo:
 
 
 # -- patterns: one check each, in reporting order ----------------------------------
+# A check returns its evidence, (count, stack trace), or None when its pattern does
+# not apply; the pattern's detail is written from the count.
 
-_NONE: tuple[SuspiciousPattern, ...] = ()
+Evidence = tuple[int, Trace]
 _TINY_TEXT = format_bytes(SIZE_BUCKETS[0][1] or 0)
 _LARGE_TEXT = format_bytes(LARGE_ALLOCATION_BYTES)
 
 
-def _exponential_growth(stats: ComponentStats) -> Sequence[SuspiciousPattern]:
+def _exponential_growth(stats: LeakStats) -> Evidence | None:
     steps = stats.longest_doubling_run
-    if steps < EXPONENTIAL_MIN_STEPS:
-        return _NONE
-    detail = f"{steps} allocations in a row each over {DOUBLING_RATIO}x the one before"
-    kind = PatternKind.EXPONENTIAL_GROWTH
-    return (SuspiciousPattern(component=stats.name, kind=kind, count=steps, detail=detail),)
+    return (steps, None) if steps >= EXPONENTIAL_MIN_STEPS else None
 
 
-def _many_small_allocations(stats: ComponentStats) -> Sequence[SuspiciousPattern]:
+def _many_small_allocations(stats: LeakStats) -> Evidence | None:
     # Frees carry no identity, so count as alive only what no free could have released.
-    live = stats.bucket_counts[0] - stats.deallocation_count
-    if live < MANY_SMALL_MIN_LIVE:
-        return _NONE
-    detail = f"at least {live} allocations of {_TINY_TEXT} or less still alive"
-    kind = PatternKind.MANY_SMALL_ALLOCATIONS
-    return (SuspiciousPattern(component=stats.name, kind=kind, count=live, detail=detail),)
+    live = stats.tiny_count - stats.deallocation_count
+    return (live, None) if live >= MANY_SMALL_MIN_LIVE else None
 
 
-def _frequent_large_allocations(stats: ComponentStats) -> Sequence[SuspiciousPattern]:
+def _frequent_large_allocations(stats: LeakStats) -> Evidence | None:
     large = stats.large_count
-    if large < FREQUENT_LARGE_MIN:
-        return _NONE
-    detail = f"{large} allocations of {_LARGE_TEXT} or more"
-    kind = PatternKind.FREQUENT_LARGE_ALLOCATIONS
-    return (SuspiciousPattern(component=stats.name, kind=kind, count=large, detail=detail),)
+    return (large, None) if large >= FREQUENT_LARGE_MIN else None
 
 
-def _repeated_stack_trace(stats: ComponentStats) -> Sequence[SuspiciousPattern]:
+def _repeated_stack_trace(stats: LeakStats) -> Evidence | None:
     # One pattern per kind and component: the most repeated trace stands for the others.
-    trace, count = stats.most_repeated_trace()
-    if count < REPEATED_TRACE_MIN:
-        return _NONE
-    return (
-        SuspiciousPattern(
-            component=stats.name,
-            kind=PatternKind.REPEATED_STACK_TRACE,
-            count=count,
-            detail=f"one stack trace allocated {count} times",
-            stack_trace=trace_text(trace),
-        ),
-    )
+    trace, count = stats.top_trace
+    return (count, trace) if count >= REPEATED_TRACE_MIN else None
 
 
-_PATTERNS: tuple[Callable[[ComponentStats], Sequence[SuspiciousPattern]], ...] = (
-    _exponential_growth,
-    _many_small_allocations,
-    _frequent_large_allocations,
-    _repeated_stack_trace,
+Check = Callable[[LeakStats], Evidence | None]
+_PATTERNS: tuple[tuple[PatternKind, Check, Callable[[int], str]], ...] = (
+    (
+        PatternKind.EXPONENTIAL_GROWTH,
+        _exponential_growth,
+        lambda steps: f"{steps} allocations in a row each over {DOUBLING_RATIO}x the one before",
+    ),
+    (
+        PatternKind.MANY_SMALL_ALLOCATIONS,
+        _many_small_allocations,
+        lambda live: f"at least {live} allocations of {_TINY_TEXT} or less still alive",
+    ),
+    (
+        PatternKind.FREQUENT_LARGE_ALLOCATIONS,
+        _frequent_large_allocations,
+        lambda large: f"{large} allocations of {_LARGE_TEXT} or more",
+    ),
+    (
+        PatternKind.REPEATED_STACK_TRACE,
+        _repeated_stack_trace,
+        lambda count: f"one stack trace allocated {count} times",
+    ),
 )
 
 
 # -- the detector ---------------------------------------------------------------------
 
 
-class LeakDetector(AllocationLog):
+class LeakDetector(AllocationLog[LeakStats]):
     """Records allocations per component and reports potential leaks (thread-safe).
 
     `budget_bytes` is what `memory_pressure()` divides by; by default the process's
@@ -189,12 +184,15 @@ class LeakDetector(AllocationLog):
     def __init__(
         self, clock: Callable[[], float] = time.time, budget_bytes: int | None = None
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, LeakStats)
         if budget_bytes is not None and (
             isinstance(budget_bytes, bool) or not isinstance(budget_bytes, int) or budget_bytes <= 0
         ):
             raise ValueError(f"budget_bytes must be a positive int, got {budget_bytes!r}")
         self._budget = budget_bytes
+        # The last pattern built per component and check, with its evidence: see `_patterns`.
+        self._reported: dict[tuple[str, Check], tuple[Evidence, SuspiciousPattern]] = {}
+        self._labels: dict[str, Labels] = {}  # per component, for `samples`
 
     @property
     def budget_bytes(self) -> int:
@@ -203,23 +201,50 @@ class LeakDetector(AllocationLog):
         return self._budget
 
     def analyze_leaks(self) -> LeakAnalysis:
-        with self._settled() as stats:
-            components = [stats[name] for name in sorted(stats)]
+        with self._settled():
             # Stable: equal outstanding bytes stay in name order.
-            components.sort(key=operator.attrgetter("outstanding_bytes"), reverse=True)
+            components = sorted(
+                self._by_name(), key=operator.attrgetter("outstanding_bytes"), reverse=True
+            )
             leaks = tuple(_leak_info(s) for s in components if is_potential_leak(s))
-            patterns: list[SuspiciousPattern] = []
-            for component in components:
-                for check in _PATTERNS:
-                    patterns.extend(check(component))
+            patterns = self._patterns(components)
             largest = tuple(self._largest)
         return LeakAnalysis(
             potential_leaks=leaks,
             growth_rate_mb_per_hour=sum(leak.growth_rate_bytes_per_hour for leak in leaks)
             / BYTES_PER_MB,
             largest_allocations=largest,
-            suspicious_patterns=tuple(patterns),
+            suspicious_patterns=patterns,
         )
+
+    def _patterns(self, components: list[LeakStats]) -> tuple[SuspiciousPattern, ...]:
+        """Every pattern that applies, component by component, in check order.
+
+        Building frozen values dominates an analysis, and between two analyses most
+        components' evidence stays the same: a pattern built before is reused while its
+        evidence is unchanged. Called under the lock (it updates that memory).
+        """
+        reported = self._reported
+        found: list[SuspiciousPattern] = []
+        for stats in components:
+            for kind, check, describe in _PATTERNS:
+                evidence = check(stats)
+                if evidence is None:
+                    continue
+                key = (stats.name, check)  # not kind: Enum.__hash__ runs Python code
+                known = reported.get(key)
+                if known is None or known[0] != evidence:
+                    count, trace = evidence
+                    pattern = SuspiciousPattern(
+                        component=stats.name,
+                        kind=kind,
+                        count=count,
+                        detail=describe(count),
+                        stack_trace=trace_text(trace),
+                    )
+                    known = reported[key] = (evidence, pattern)
+                found.append(known[1])
+        return tuple(found)
 
     def memory_pressure(self) -> float:
         """Outstanding tracked bytes over the budget, clamped to [0, 1]."""
@@ -234,10 +259,14 @@ class LeakDetector(AllocationLog):
         `leak_bytes` is the held bytes of a potential leak and 0 for other components.
         """
         out: list[Sample] = []
-        with self._settled() as stats:
-            for name in sorted(stats):
-                component = stats[name]
-                labels = Labels(target=target, component=name)
+        with self._settled():
+            for component in self._by_name():
+                labels = self._labels.get(component.name)
+                if labels is None or labels["target"] != target:
+                    # Reused from call to call: building a Labels costs more than a Sample.
+                    labels = self._labels[component.name] = Labels(
+                        target=target, component=component.name
+                    )
                 held = float(component.outstanding_bytes)
                 values = (
                     ("component_bytes", held),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 
 import pytest
 from hypothesis import given, settings
@@ -214,6 +215,63 @@ def test_timeline_uses_the_injected_clock() -> None:
 def test_timeline_length_is_validated(length: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="timeline_length"):
         AllocationAnalyzer(timeline_length=length)  # type: ignore[arg-type]
+
+
+BOUNDS = [KIB, 64 * KIB, MIB, 16 * MIB]  # the size buckets' inclusive upper bounds
+
+steps = st.lists(
+    st.tuples(
+        st.booleans(),  # a free
+        st.sampled_from("ab"),
+        st.sampled_from(["x", "y", "z"]),
+        st.one_of(st.integers(0, 3000), st.sampled_from([b + d for b in BOUNDS for d in (0, 1)])),
+        st.integers(0, 50).map(float),  # timestamps, in any order
+        st.booleans(),  # fold here
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps)
+def test_reports_equal_a_record_by_record_model(
+    steps: list[tuple[bool, str, str, int, float, bool]],
+) -> None:
+    """Batch folding (at any fold boundaries, frees mixed in) matches a simple reference."""
+    analyzer = AllocationAnalyzer(clock=FakeClock(), timeline_length=3)
+    usage: dict[str, tuple[int, int, int]] = {}  # component -> count, bytes, largest
+    operations: dict[tuple[str, str], tuple[int, int]] = {}
+    buckets = [0] * 5
+    recent: dict[str, list[tuple[str, int, float]]] = {}
+    for is_free, component, operation, size, stamp, fold in steps:
+        if is_free:
+            analyzer.record_deallocation(component, size)
+        else:
+            analyzer.record_allocation(component, operation, size, timestamp=stamp)
+            count, total, largest = usage.get(component, (0, 0, 0))
+            usage[component] = (count + 1, total + size, max(largest, size))
+            count, total = operations.get((component, operation), (0, 0))
+            operations[component, operation] = (count + 1, total + size)
+            buckets[bisect_left(BOUNDS, size)] += 1
+            recent.setdefault(component, []).append((operation, size, stamp))
+        if fold:
+            analyzer.size_distribution()
+
+    assert {
+        u.component: (u.allocation_count, u.total_bytes, u.largest_bytes)
+        for u in analyzer.top_allocators()
+    } == usage
+    assert {
+        (o.component, o.operation): (o.allocation_count, o.total_bytes)
+        for o in analyzer.top_operations(n=100)
+    } == operations
+    most_called = sorted(operations, key=lambda pair: (-operations[pair][0], pair))[:2]
+    assert [(o.component, o.operation) for o in analyzer.top_operations(n=2)] == most_called
+    assert [b.allocation_count for b in analyzer.size_distribution()] == buckets
+    for component in "ab":
+        expected = sorted(recent.get(component, [])[-3:], key=lambda r: r[2])
+        timeline = analyzer.timeline(component)
+        assert [(a.operation, a.size_bytes, a.timestamp) for a in timeline] == expected
 
 
 def test_recording_from_threads_loses_no_count() -> None:

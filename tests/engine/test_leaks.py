@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import psutil
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine import allocation_stats, allocations
+from engine.allocation_stats import RECORD_FIELDS
 from engine.leaks import (
     EXPONENTIAL_MIN_STEPS,
     FREQUENT_LARGE_MIN,
@@ -210,6 +211,22 @@ def test_exponential_run_is_counted_across_analysis_boundaries() -> None:
     assert pattern.count == EXPONENTIAL_MIN_STEPS
 
 
+def test_frees_do_not_break_an_exponential_run() -> None:
+    detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
+    for size in [1, 2, 4]:
+        detector.record_allocation("growing", "resize", size)
+        detector.record_deallocation("growing", size)
+    detector.analyze_leaks()
+    detector.record_deallocation("growing", 1)  # a fold holding frees only
+    detector.analyze_leaks()
+    for size in [8, 16]:
+        detector.record_deallocation("growing", 1)
+        detector.record_allocation("growing", "resize", size)
+
+    (pattern,) = detector.analyze_leaks().suspicious_patterns
+    assert (pattern.kind, pattern.count) == (PatternKind.EXPONENTIAL_GROWTH, 4)
+
+
 def test_many_small_allocations_kept_alive() -> None:
     detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
     for _ in range(MANY_SMALL_MIN_LIVE + 500):
@@ -269,6 +286,45 @@ def test_repeated_trace_found_among_more_distinct_traces_than_slots() -> None:
     # Counts reported are guaranteed lower bounds: the one-off traces never qualify.
     assert [p.stack_trace for p in found] == ["hot.py:1"]
     assert REPEATED_TRACE_MIN <= found[0].count <= 80
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.integers(0, 2), st.integers(0, 20)), st.booleans()),
+        max_size=400,
+    )
+)
+@example([(0, False), (1, False)] * 20)  # a tie: the first tracked stands
+@example([(0, False)] * 12 + [(1, False)] * 11 + [(2 + i % 19, False) for i in range(360)])
+def test_repeated_trace_is_the_space_saving_top(steps: list[tuple[int, bool]]) -> None:
+    """Whatever the evictions and fold boundaries, the trace reported is the one a
+    record-by-record space-saving count puts first (first tracked among equals)."""
+    detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
+    slots: dict[str, list[int]] = {}  # trace -> [count, error], in tracking order
+    for which, analyse in steps:
+        trace = f"t{which}"
+        detector.record_allocation("c", "op", 8, stack_trace=trace)
+        if trace in slots:
+            slots[trace][0] += 1
+        elif len(slots) < allocation_stats.TRACE_SLOTS:
+            slots[trace] = [1, 0]
+        else:
+            floor = slots.pop(min(slots, key=lambda key: slots[key][0]))[0]
+            slots[trace] = [floor + 1, floor]
+        if analyse:
+            detector.analyze_leaks()
+
+    best: tuple[str | None, int] = (None, 0)
+    for trace, (count, error) in slots.items():
+        if count - error > best[1]:
+            best = (trace, count - error)
+    found = [
+        (p.stack_trace, p.count)
+        for p in detector.analyze_leaks().suspicious_patterns
+        if p.kind is PatternKind.REPEATED_STACK_TRACE
+    ]
+    assert found == ([best] if best[1] >= REPEATED_TRACE_MIN else [])
 
 
 def test_every_pattern_that_applies_is_reported_for_one_component() -> None:
@@ -502,7 +558,17 @@ def test_over_deallocation_clamps_at_zero_and_is_counted() -> None:
 
 
 events = st.lists(
-    st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 5000), st.booleans()),
+    st.tuples(
+        st.booleans(),
+        st.integers(0, 3),
+        st.one_of(
+            st.integers(0, 5000),
+            st.sampled_from([MIB, 3 * MIB]),
+            st.integers(0, 16).map(lambda exponent: 1 << exponent),  # doubling runs
+        ),
+        st.booleans(),
+        st.integers(0, 100).map(float),  # timestamps, in any order
+    ),
     max_size=300,
 )
 
@@ -510,26 +576,32 @@ events = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(events)
 def test_aggregates_equal_a_record_by_record_model(
-    steps: list[tuple[bool, int, int, bool]],
+    steps: list[tuple[bool, int, int, bool, float]],
 ) -> None:
     """Batch folding (at any fold boundaries) matches a one-record-at-a-time reference."""
     detector = LeakDetector(clock=FakeClock(), budget_bytes=2**40)
     held: dict[str, int] = {}
     allocated: dict[str, int] = {}
+    allocated_bytes: dict[str, int] = {}
+    seen: dict[str, list[float]] = {}
+    large: dict[str, int] = {}
     last: dict[str, int] = {}
     run: dict[str, int] = {}
     longest: dict[str, int] = {}
     over = 0
-    for is_free, which, size, analyse in steps:
+    for is_free, which, size, analyse, stamp in steps:
         name = f"c{which}"
         if is_free and name in allocated:
             detector.record_deallocation(name, size)
             over += size > held[name]
             held[name] = max(0, held[name] - size)
         elif not is_free:
-            detector.record_allocation(name, "op", size)
+            detector.record_allocation(name, "op", size, timestamp=stamp)
             allocated[name] = allocated.get(name, 0) + 1
+            allocated_bytes[name] = allocated_bytes.get(name, 0) + size
             held[name] = held.get(name, 0) + size
+            seen.setdefault(name, []).append(stamp)
+            large[name] = large.get(name, 0) + (size >= MIB)
             doubled = name in last and size > last[name] * allocation_stats.DOUBLING_RATIO
             run[name] = run.get(name, 0) + 1 if doubled else 0
             longest[name] = max(longest.get(name, 0), run[name])
@@ -546,12 +618,22 @@ def test_aggregates_equal_a_record_by_record_model(
     } == allocated
     assert all(s.value >= 0 for s in samples)
     assert detector.anomalies().over_deallocations == over
-    exponential = {
-        p.component
-        for p in detector.analyze_leaks().suspicious_patterns
-        if p.kind is PatternKind.EXPONENTIAL_GROWTH
+    analysis = detector.analyze_leaks()
+    for leak in analysis.potential_leaks:
+        name = leak.component
+        assert (leak.allocation_count, leak.total_size_bytes) == (allocated[name], held[name])
+        assert leak.average_size_bytes == allocated_bytes[name] / allocated[name]
+        assert (leak.first_seen, leak.last_seen) == (min(seen[name]), max(seen[name]))
+    counts = {
+        kind: {p.component: p.count for p in analysis.suspicious_patterns if p.kind is kind}
+        for kind in PatternKind
     }
-    assert exponential == {c for c, n in longest.items() if n >= EXPONENTIAL_MIN_STEPS}
+    assert counts[PatternKind.EXPONENTIAL_GROWTH] == {
+        c: n for c, n in longest.items() if n >= EXPONENTIAL_MIN_STEPS
+    }
+    assert counts[PatternKind.FREQUENT_LARGE_ALLOCATIONS] == {
+        c: n for c, n in large.items() if n >= FREQUENT_LARGE_MIN
+    }
 
 
 # -- bounded memory -----------------------------------------------------------------------
@@ -562,7 +644,7 @@ def test_pending_records_stay_bounded_without_any_analysis() -> None:
     for step in range(5 * allocations.FLUSH_EVERY + 123):
         detector.record_allocation(f"c{step % 50}", "op", 8)
 
-    pending = sum(len(records) for records in detector._pending.values())
+    pending = sum(len(fields) for fields in detector._pending.values()) // RECORD_FIELDS
     assert pending < allocations.FLUSH_EVERY
 
 
