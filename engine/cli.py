@@ -50,7 +50,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    return run_test_files(args.testfiles, _print)
+    return run_test_files(args.testfiles, _print, _print_error)
 
 
 def cmd_record(args: argparse.Namespace) -> int:

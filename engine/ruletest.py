@@ -285,8 +285,15 @@ def expand_test_paths(paths: Sequence[str | Path]) -> list[Path]:
     return found
 
 
-def run_test_files(paths: Sequence[str | Path], write: Callable[[str], None]) -> int:
-    """Run every test; print failures and a summary; return the CLI exit code."""
+def run_test_files(
+    paths: Sequence[str | Path],
+    write: Callable[[str], None],
+    write_error: Callable[[str], None],
+) -> int:
+    """Run every test; results and the summary to `write`, bad input to `write_error`.
+
+    The exit code: 0 all passed, 1 a test failed, 2 a file could not be read.
+    """
     passed = failed = 0
     bad_input: list[Diagnostic] = []
     for path in expand_test_paths(paths):
@@ -304,7 +311,7 @@ def run_test_files(paths: Sequence[str | Path], write: Callable[[str], None]) ->
             else:
                 passed += 1
     for diagnostic in bad_input:
-        write(str(diagnostic))
+        write_error(str(diagnostic))
     write(f"{passed} passed, {failed} failed")
     if bad_input:
         return 2

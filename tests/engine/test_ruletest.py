@@ -105,7 +105,11 @@ def test_bad_test_file_exits_2_with_position(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tests_yaml: str, message: str
 ) -> None:
     assert main(["test", str(write_case(tmp_path, tests_yaml))]) == 2
-    assert message in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # Diagnostics go to stderr, like every other command's; the results stay on stdout.
+    assert message in err
+    assert message not in out
+    assert "passed" in out
 
 
 def test_bad_rule_file_named_by_a_test_exits_2(
@@ -113,12 +117,12 @@ def test_bad_rule_file_named_by_a_test_exits_2(
 ) -> None:
     test_file = write_case(tmp_path, PASSING, rules=RULES.replace("above", "abovee"))
     assert main(["test", str(test_file)]) == 2
-    assert "rules.yaml:" in capsys.readouterr().out
+    assert "rules.yaml:" in capsys.readouterr().err
 
 
 def test_missing_test_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(tmp_path / "nope.yaml")]) == 2
-    assert "nope.yaml" in capsys.readouterr().out
+    assert "nope.yaml" in capsys.readouterr().err
 
 
 def test_shipped_rule_tests_pass() -> None:
