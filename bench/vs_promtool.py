@@ -92,7 +92,7 @@ def profile_memalert(test_file: Path) -> str:
 
     profiler = cProfile.Profile()
     lines: list[str] = []
-    profiler.runcall(run_test_files, [test_file], lines.append)
+    profiler.runcall(run_test_files, [test_file], lines.append, lines.append)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(20)
