@@ -9,6 +9,8 @@
 - Retries: exponential backoff with full jitter, up to `max_age` (24 h by
   default) after the item was created; then, or at once for a failure retrying
   cannot fix, the item is dead: logged at ERROR and listed by `memalert status`.
+  A retry goes only to the notifier's URLs that have not accepted the item
+  (engine.delivery_progress); the item is delivered once all have.
 
 Threads (`start`/`stop`): a dispatcher looks at the outbox on every commit
 that enqueued (and every `idle_wait`), and each notifier with pending items

@@ -2,12 +2,14 @@
 
 `engine.delivery` decides when and on which thread; this decides what an
 attempt means (docs/operations.md, "The outbox" and "Dead letters"):
-- delivered only after the notifier said ok (at-least-once);
+- delivered only once every URL of the notifier accepted it (at-least-once);
 - a failure retrying may fix is due again after an exponential backoff with
   full jitter, up to `max_age` after the item was created, with one last try
-  exactly then;
+  exactly then; a retry goes only to the URLs that have not accepted the item
+  (engine.delivery_progress), unless a reload changed the notifier's URLs;
 - too old, rejected (retrying cannot fix it), a notifier that no longer
-  exists or an unreadable payload: a dead letter, logged at ERROR.
+  exists or an unreadable payload: a dead letter, logged at ERROR, naming the
+  URLs that never got it when others did.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Literal
 
+from engine.delivery_progress import UrlProgress
 from engine.secrets import mask
 from engine.store_codec import PayloadError
 from engine.units import format_duration
@@ -101,65 +104,91 @@ class DeliveryAttempts:
         A failing notifier never raises out of here; a failing state file does
         (StateStoreError), leaving the item pending.
         """
+        # Only an item tried before can have reached some of its URLs.
+        known = self._store.url_progress(item.id) if item.attempts else None
         if now - item.created_at > self._max_age:
             last = f"; last error: {item.last_error}" if item.last_error else ""
             return self._give_up(
                 item,
                 f"not delivered within {format_duration(self._max_age)} "
                 f"({item.attempts} attempts{last})",
-                None,
+                known,
             )
         notifier = self._notifiers.get(item.notifier)
         if notifier is None:
-            return self._give_up(item, f"no notifier named {item.notifier!r} is configured", None)
+            return self._give_up(item, f"no notifier named {item.notifier!r} is configured", known)
         try:
             notification = item.notification()
         except PayloadError as exc:
-            return self._give_up(item, f"unreadable outbox entry: {exc}", None)
+            return self._give_up(item, f"unreadable outbox entry: {exc}", known)
 
-        result = self._send(notifier, item.notifier, notification)
+        destinations = notifier.destinations
+        if known is not None and not known.applies_to(destinations):
+            log.info(
+                "the URLs of %s changed since notification %d reached some of them; "
+                "sending it to every URL again",
+                item.notifier,
+                item.id,
+            )
+            known = None
+        only = None if known is None else known.owed
+        result = self._send(notifier, item.notifier, notification, only)
+        progress = UrlProgress.of(destinations, result) if known is None else known.after(result)
+        # Every URL's outcome so far; a notifier that raised tells nothing about its URLs.
+        outcome = result if progress is None else progress.outcome
         finished = self._clock()
-        if result.ok:
-            self._store.mark_delivered(item.id, result, finished)
+        if outcome.ok:
+            self._store.mark_delivered(item.id, outcome, finished)
             self._count(delivered=1)
             log.info(
-                "delivered notification %d to %s (%d alerts, attempt %d)",
+                "delivered notification %d to %s (%d alerts, attempt %d%s)",
                 item.id,
                 item.notifier,
                 len(notification.events),
                 item.attempts + 1,
+                _skipped(known),
             )
             return "delivered"
-        if not result.retryable:
-            return self._give_up(item, f"rejected: {result.error}", result)
+        # This try's error; when the notifier raised, that is the exception, not the URLs.
+        error = result.error or outcome.error
+        if not outcome.retryable:
+            return self._give_up(item, f"rejected: {error}", progress, tried=outcome)
         expires = item.created_at + self._max_age
         if finished >= expires:
             return self._give_up(
                 item,
                 f"not delivered within {format_duration(self._max_age)} "
-                f"({item.attempts + 1} attempts; last error: {result.error})",
-                result,
+                f"({item.attempts + 1} attempts; last error: {error})",
+                progress,
+                tried=outcome,
             )
         delay = backoff_delay(
             item.attempts + 1, base=self._base_backoff, cap=self._max_backoff, random=self._random
         )
         # One last try exactly at expiry rather than none after the last full backoff.
         retry_at = min(finished + delay, expires)
-        self._store.mark_retry(item.id, result.error, retry_at)
+        self._store.mark_retry(item.id, error, retry_at, progress=progress)
         self._count(retried=1)
         log.warning(
-            "delivery of notification %d to %s failed (attempt %d), retrying in %s: %s",
+            "delivery of notification %d to %s failed (attempt %d), retrying in %s%s: %s",
             item.id,
             item.notifier,
             item.attempts + 1,
             format_duration(retry_at - finished),
-            result.error,
+            _retried_only(progress),
+            error,
         )
         return "retry"
 
-    def _send(self, notifier: Notifier, name: str, notification: Notification) -> DeliveryResult:
+    def _send(
+        self,
+        notifier: Notifier,
+        name: str,
+        notification: Notification,
+        only: frozenset[int] | None,
+    ) -> DeliveryResult:
         try:
-            return notifier.send(notification)
+            return notifier.send(notification, only=only)
         except Exception as exc:  # a notifier bug must not stop delivery
             # The contract says send() reports failures; one that raises is
             # treated as a transient failure and retried, its text masked.
@@ -172,8 +201,18 @@ class DeliveryAttempts:
                 error=mask(f"{type(exc).__name__}: {exc}"),
             )
 
-    def _give_up(self, item: OutboxItem, reason: str, result: DeliveryResult | None) -> Outcome:
-        self._store.mark_dead(item.id, reason, self._clock(), result=result)
+    def _give_up(
+        self,
+        item: OutboxItem,
+        reason: str,
+        progress: UrlProgress | None,
+        *,
+        tried: DeliveryResult | None = None,
+    ) -> Outcome:
+        """Make `item` a dead letter; `tried` is this attempt's outcome, None if none was made."""
+        if progress is not None:
+            reason += progress.shortfall()
+        self._store.mark_dead(item.id, reason, self._clock(), result=tried, progress=progress)
         self._count(dead=1)
         log.error("notification %d to %s is a dead letter: %s", item.id, item.notifier, reason)
         return "dead"
@@ -184,3 +223,17 @@ class DeliveryAttempts:
             self._stats = DeliveryStats(
                 delivered=s.delivered + delivered, retried=s.retried + retried, dead=s.dead + dead
             )
+
+
+def _skipped(known: UrlProgress | None) -> str:
+    """For the delivery log line: the URLs that had the item before this try."""
+    if known is None or not (reached := len(known.outcome.urls) - len(known.owed)):
+        return ""
+    return f"; {reached} of {len(known.outcome.urls)} URLs had it from an earlier attempt"
+
+
+def _retried_only(progress: UrlProgress | None) -> str:
+    """For the retry log line: to how many URLs the retry goes, when not to all of them."""
+    if progress is None or not progress.outcome.partial:
+        return ""
+    return f" to {len(progress.owed)} of {len(progress.outcome.urls)} URLs"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import Diagnostic
 from engine.model import RuleSet, TargetSpec
-from notifiers.base import DeliveryResult, Notifier, NotifierError
+from notifiers.base import DeliveryResult, Destinations, Notifier, NotifierError
 
 if TYPE_CHECKING:
     from engine.routing import Notification
@@ -55,9 +55,15 @@ class CountingNotifier:
     def name(self) -> str:
         return self._inner.name
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        return self._inner.destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
         try:
-            result = self._inner.send(notification)
+            result = self._inner.send(notification, only=only)
         except Exception:
             self._count(notification.notifier, "failed")
             raise

@@ -47,6 +47,7 @@ from engine.store_schema import StateStoreError, default_state_path, open_state_
 from engine.store_silences import InvalidSilenceError
 
 if TYPE_CHECKING:
+    from engine.delivery_progress import UrlProgress
     from engine.routing import Notification
     from notifiers.base import DeliveryResult
 
@@ -253,16 +254,37 @@ class StateStore:
         with self._write("recording a delivery") as conn:
             return outbox.mark_delivered(conn, item_id, result, now)
 
-    def mark_retry(self, item_id: int, error: str, next_attempt_at: float) -> bool:
+    def mark_retry(
+        self,
+        item_id: int,
+        error: str,
+        next_attempt_at: float,
+        *,
+        progress: UrlProgress | None = None,
+    ) -> bool:
+        """Schedule the next try; `progress` says which URLs have the item (None: not known,
+        the next try goes to every URL)."""
         with self._write("scheduling a retry") as conn:
-            return outbox.mark_retry(conn, item_id, error, next_attempt_at)
+            return outbox.mark_retry(conn, item_id, error, next_attempt_at, progress=progress)
 
     def mark_dead(
-        self, item_id: int, reason: str, now: float, *, result: DeliveryResult | None = None
+        self,
+        item_id: int,
+        reason: str,
+        now: float,
+        *,
+        result: DeliveryResult | None = None,
+        progress: UrlProgress | None = None,
     ) -> bool:
-        """Give up on an item; `result` is the failed attempt's, None when none was made."""
+        """Give up on an item; `result` is the failed attempt's, None when none was made;
+        `progress` which URLs it reached (None: as last recorded)."""
         with self._write("recording a dead letter") as conn:
-            return outbox.mark_dead(conn, item_id, reason, now, result)
+            return outbox.mark_dead(conn, item_id, reason, now, result=result, progress=progress)
+
+    def url_progress(self, item_id: int) -> UrlProgress | None:
+        """Which URLs of its notifier a partly delivered item has reached; None: not known."""
+        with self._read("reading the outbox") as conn:
+            return outbox.url_progress(conn, item_id)
 
     def prune(self, before: float) -> int:
         """Delete delivered and dead items and log rows finished before `before`."""

@@ -2,15 +2,18 @@
 
 `engine.store.StateStore` runs each of these inside its own transaction and
 lock; they are kept apart so the queueing rules (head-of-line per notifier,
-what a finished item leaves in the log) read in one place.
+what a finished item leaves in the log, which URLs an item has reached) read
+in one place.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from engine.delivery_progress import UrlProgress
 from engine.store_codec import (
     PayloadError,
     decode_notification,
@@ -19,10 +22,10 @@ from engine.store_codec import (
     encode_url_results,
 )
 from engine.store_records import DeadLetter, OutboxCounts, OutboxItem
+from notifiers.base import DeliveryResult, UrlResult
 
 if TYPE_CHECKING:
     from engine.routing import Notification
-    from notifiers.base import DeliveryResult
 
 # Head-of-line per notifier: a row is due only if no older pending row of the
 # same notifier waits for a later retry, so "resolved" never overtakes "firing".
@@ -93,11 +96,20 @@ def mark_delivered(
     return cursor.rowcount == 1
 
 
-def mark_retry(conn: sqlite3.Connection, item_id: int, error: str, next_attempt_at: float) -> bool:
+def mark_retry(
+    conn: sqlite3.Connection,
+    item_id: int,
+    error: str,
+    next_attempt_at: float,
+    *,
+    progress: UrlProgress | None,
+) -> bool:
+    """Count the attempt and set the next; `progress` None forgets which URLs were reached."""
+    fingerprint, results = _progress_columns(progress)
     cursor = conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-        " WHERE id = ? AND status = 'pending'",
-        (error, next_attempt_at, item_id),
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+        " url_fingerprint = ?, url_results = ? WHERE id = ? AND status = 'pending'",
+        (error, next_attempt_at, fingerprint, results, item_id),
     )
     return cursor.rowcount == 1
 
@@ -107,17 +119,55 @@ def mark_dead(
     item_id: int,
     reason: str,
     now: float,
+    *,
     result: DeliveryResult | None,
+    progress: UrlProgress | None,
 ) -> bool:
+    """Give up; `result` None: no attempt was made now. `progress` None keeps what is
+    stored, so the dead letter (and a re-send by hand) still knows which URLs it reached."""
     attempted = 0 if result is None else 1
+    fingerprint, results = (None, None) if progress is None else _progress_columns(progress)
     cursor = conn.execute(
-        "UPDATE outbox SET status = 'dead', dead_at = ?, last_error = ?,"
-        " attempts = attempts + ? WHERE id = ? AND status = 'pending'",
-        (now, reason, attempted, item_id),
+        "UPDATE outbox SET status = 'dead', dead_at = ?, last_error = ?, attempts = attempts + ?,"
+        " url_fingerprint = coalesce(?, url_fingerprint), url_results = coalesce(?, url_results)"
+        " WHERE id = ? AND status = 'pending'",
+        (now, reason, attempted, fingerprint, results, item_id),
     )
     if cursor.rowcount:
         _log_outcome(conn, item_id, now=now, outcome="dead", result=result, detail=reason)
     return cursor.rowcount == 1
+
+
+def url_progress(conn: sqlite3.Connection, item_id: int) -> UrlProgress | None:
+    """Which URLs the item has reached, as last recorded; None when not known.
+
+    A value that cannot be read counts as not known: the next try goes to every
+    URL, a duplicate at worst, where failing would hold up the notifier's queue.
+    """
+    row = conn.execute(
+        "SELECT notifier, url_fingerprint, url_results FROM outbox WHERE id = ?", (item_id,)
+    ).fetchone()
+    if row is None or not row[1]:
+        return None
+    notifier, fingerprint, stored = row
+    try:
+        urls = tuple(
+            # An owed URL is tried again, so it counts as retryable until a try says otherwise.
+            UrlResult(url=u["url"], ok=u["ok"], detail=u["detail"], retryable=not u["ok"], index=i)
+            for i, u in enumerate(json.loads(stored))
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not urls or not all(isinstance(u.ok, bool) and isinstance(u.url, str) for u in urls):
+        return None
+    return UrlProgress(fingerprint=fingerprint, outcome=DeliveryResult.from_urls(notifier, urls))
+
+
+def _progress_columns(progress: UrlProgress | None) -> tuple[str, str]:
+    if progress is None:
+        return "", "[]"
+    # The notification log's form of per-URL results, one per URL in index order.
+    return progress.fingerprint, encode_url_results(progress.outcome)
 
 
 def prune(conn: sqlite3.Connection, before: float) -> int:
@@ -168,17 +218,22 @@ def _log_outcome(
     result: DeliveryResult | None,
     detail: str,
 ) -> None:
-    """Say what was sent where and how each URL answered; it outlives the outbox row."""
-    notifier, attempts, payload = conn.execute(
-        "SELECT notifier, attempts, payload FROM outbox WHERE id = ?", (item_id,)
+    """Say what was sent where and how each URL answered; it outlives the outbox row.
+
+    Without a `result` (an item given up on without a try), each URL's outcome
+    as last recorded: which URLs an item partly delivered had reached.
+    """
+    notifier, attempts, payload, recorded = conn.execute(
+        "SELECT notifier, attempts, payload, url_results FROM outbox WHERE id = ?", (item_id,)
     ).fetchone()
     try:
         alerts = encode_alert_list(decode_notification(payload))
     except PayloadError:
         alerts = "[]"  # unreadable: the dead letter keeps the raw payload
+    urls = recorded if result is None else encode_url_results(result)
     conn.execute(
         "INSERT INTO notification_log"
         " (outbox_id, notifier, at, outcome, attempts, alerts, urls, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (item_id, notifier, now, outcome, attempts, alerts, encode_url_results(result), detail),
+        (item_id, notifier, now, outcome, attempts, alerts, urls, detail),
     )

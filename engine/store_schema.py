@@ -106,9 +106,22 @@ _INITIAL_SCHEMA = (
     "CREATE INDEX notification_log_at ON notification_log (at)",
 )
 
+# Which URLs of its notifier each outbox item has reached, so a retry skips them
+# (engine.delivery_progress). Rows from v1 get no progress: their next try goes
+# to every URL, as v1 would have sent it.
+_URL_PROGRESS = (
+    # The fingerprint of the notifier's URL list the results refer to; '' = none known.
+    "ALTER TABLE outbox ADD COLUMN url_fingerprint TEXT NOT NULL DEFAULT ''",
+    # Each URL's latest outcome, by index: [{"url": masked, "ok": bool, "detail": str}].
+    "ALTER TABLE outbox ADD COLUMN url_results TEXT NOT NULL DEFAULT '[]'",
+)
+
 # Append only: a released migration is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="initial schema", statements=_INITIAL_SCHEMA),
+    Migration(
+        version=2, description="per-URL delivery progress in the outbox", statements=_URL_PROGRESS
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -44,7 +44,16 @@ from apprise.exception import AppriseException
 from notifiers.alertmanager import SCHEMES as ALERTMANAGER_SCHEMES
 from notifiers.alertmanager import AlertmanagerWebhook
 from notifiers.alertmanager import parse_url as parse_alertmanager_url
-from notifiers.base import DeliveryResult, NotifierError, Redactor, Transport, UrlResult
+from notifiers.base import (
+    DeliveryResult,
+    Destinations,
+    NotifierError,
+    Redactor,
+    Transport,
+    UrlResult,
+    fingerprint_urls,
+    selected,
+)
 from notifiers.render import (
     TONE_COLOURS,
     Message,
@@ -181,7 +190,7 @@ class _Endpoint:
 
 
 class AppriseNotifier:
-    """Sends each notification to every URL; reports each URL's outcome."""
+    """Sends each notification to every URL (or those asked for); reports each URL's outcome."""
 
     def __init__(
         self,
@@ -191,7 +200,10 @@ class AppriseNotifier:
         transport: Transport | None = None,
         redact: Redactor | None = None,
         position: Position | None = None,
+        fingerprint: str | None = None,
     ) -> None:
+        """`fingerprint`: of the URL list as configured (the registry passes it, made
+        before `${VAR}` expansion); by default, of `urls` themselves."""
         self._name = name
         self._redact = redact or Redactor()
         _LOG_MASK.add(self._redact)
@@ -210,6 +222,9 @@ class AppriseNotifier:
         if errors:
             raise NotifierError.combine(errors)
         self._endpoints = tuple(endpoints)
+        self._destinations = Destinations(
+            urls=self.urls, fingerprint=fingerprint or fingerprint_urls(urls)
+        )
 
     @property
     def name(self) -> str:
@@ -219,6 +234,10 @@ class AppriseNotifier:
     def urls(self) -> tuple[str, ...]:
         """The masked URLs, in configuration order."""
         return tuple(e.url for e in self._endpoints)
+
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
 
     def _endpoint(self, url: str, asset: AppriseAsset, transport: Transport) -> _Endpoint:
         instantiate = transport.instantiate or instantiate_plugin
@@ -250,15 +269,19 @@ class AppriseNotifier:
         masked = self._redact(str(plugin.url(privacy=True)).split("?", 1)[0])
         return _Endpoint(url=masked, channel=_channel(plugin), plugin=plugin, apprise=apprise)
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
         notify_type = _NOTIFY_TYPES[tone(notification)]
         rendered: dict[Channel, tuple[Message, NotifyFormat]] = {}
         results = []
-        for endpoint in self._endpoints:
+        for index, endpoint in enumerate(self._endpoints):
+            if not selected(only, index):
+                continue
             if endpoint.channel not in rendered or endpoint.channel is Channel.ALERTMANAGER:
                 rendered[endpoint.channel] = self._render(endpoint, notification)
             message, body_format = rendered[endpoint.channel]
-            results.append(self._deliver(endpoint, message, body_format, notify_type))
+            results.append(self._deliver(endpoint, index, message, body_format, notify_type))
         return DeliveryResult.from_urls(self._name, tuple(results))
 
     def _render(
@@ -281,6 +304,7 @@ class AppriseNotifier:
     def _deliver(
         self,
         endpoint: _Endpoint,
+        index: int,
         message: Message,
         body_format: NotifyFormat,
         notify_type: NotifyType,
@@ -294,13 +318,14 @@ class AppriseNotifier:
             status = result.status
             complaints = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
         if status == AppriseResultStatus.SUCCESS:
-            return UrlResult(url=endpoint.url, ok=True, detail="delivered")
+            return UrlResult(url=endpoint.url, ok=True, detail="delivered", index=index)
         explanation = " | ".join(complaints) or f"apprise reported {status.name}"
         detail = self._redact(f"{status.name.lower()}: {explanation}")[:_MAX_DETAIL]
         return UrlResult(
             url=endpoint.url,
             ok=False,
             detail=detail,
+            index=index,
             # A plugin was built for this URL, so NOMATCH cannot be fixed by retrying;
             # anything else (HTTP error, refused connection, timeout) may pass later.
             retryable=status != AppriseResultStatus.NOMATCH,

@@ -2,12 +2,15 @@
 
 A notifier sends one grouped `Notification` (one tick's alerts for one named
 destination) and reports per URL what happened, so the delivery worker can
-retry what failed and `memalert notify-test` can print every URL's outcome.
-Nothing here touches the network; the outside world comes in via `Transport`.
+retry what failed, and only to the URLs that failed, and `memalert notify-test`
+can print every URL's outcome. Nothing here touches the network; the outside
+world comes in via `Transport`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -53,17 +56,22 @@ class NotifierError(MemalertError, ValueError):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UrlResult:
-    """The outcome for one URL of a notifier; `url` is always masked."""
+    """The outcome for one URL of a notifier; `url` is always masked.
+
+    `index` is the URL's position in the notifier's `Destinations.urls`, how a
+    retry names the URLs still owed the message; a single-URL notifier's is 0.
+    """
 
     url: str
     ok: bool
     detail: str = ""
     retryable: bool = False
+    index: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeliveryResult:
-    """The outcome of one `send`: ok only if every URL accepted the message.
+    """The outcome of one `send`: ok only if every URL sent to accepted the message.
 
     A partial success (some URLs ok, some not) is not ok; the per-URL results
     say which. `retryable` is true when a later attempt may succeed (server
@@ -92,13 +100,49 @@ class DeliveryResult:
         return not self.ok and any(u.ok for u in self.urls)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Destinations:
+    """Where a notifier sends: its URLs, masked, in the order `send` reports them.
+
+    `fingerprint` identifies the URL list as configured, so that a retry can
+    tell whether the indexes it remembers still name the same URLs: it changes
+    when a URL is added, removed, reordered or edited (a SIGHUP reload may do
+    any of these). A digest: keeping it in the state file stores no URL.
+    """
+
+    urls: tuple[str, ...]
+    fingerprint: str
+
+
+def fingerprint_urls(urls: Sequence[str]) -> str:
+    """The `Destinations.fingerprint` of a URL list (as written in the rule file, when
+    built from one: `${VAR}` unexpanded, so the digest covers no secret value)."""
+    listed = json.dumps(list(urls), ensure_ascii=False).encode()
+    return hashlib.sha256(listed).hexdigest()[:16]
+
+
+def selected(only: frozenset[int] | None, index: int) -> bool:
+    """Whether a `send(..., only=...)` goes to the URL at `index`; None selects every URL."""
+    return only is None or index in only
+
+
 class Notifier(Protocol):
-    """Sends one grouped notification; never raises for a delivery failure."""
+    """Sends one grouped notification; never raises for a delivery failure.
+
+    `only` names the URLs to send to by their index in `destinations.urls`
+    (None: all of them); the result then holds those URLs' outcomes only. A
+    retry uses it to skip the URLs that already accepted the message.
+    """
 
     @property
     def name(self) -> str: ...
 
-    def send(self, notification: Notification) -> DeliveryResult: ...
+    @property
+    def destinations(self) -> Destinations: ...
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult: ...
 
 
 # (url, asset) -> an apprise plugin instance or None when no service matches.

@@ -6,7 +6,14 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from engine.units import rfc3339
-from notifiers.base import DeliveryResult, Redactor, UrlResult
+from notifiers.base import (
+    DeliveryResult,
+    Destinations,
+    Redactor,
+    UrlResult,
+    fingerprint_urls,
+    selected,
+)
 from notifiers.render import render_text
 
 if TYPE_CHECKING:
@@ -25,13 +32,19 @@ class ConsoleNotifier:
         stream: TextIO | None = None,
         stream_name: str = "stdout",
         redact: Redactor | None = None,
+        fingerprint: str | None = None,
     ) -> None:
+        """`fingerprint`: of the configured URL list this console is part of (the registry
+        passes it); by default, of its own URL."""
         if stream_name not in STREAMS:
             raise ValueError(f"console stream must be one of {STREAMS}, got {stream_name!r}")
         self._name = name
         self._stream = stream
         self._stream_name = stream_name
         self._redact = redact or Redactor()
+        self._destinations = Destinations(
+            urls=(self.url,), fingerprint=fingerprint or fingerprint_urls([self.url])
+        )
 
     @property
     def name(self) -> str:
@@ -41,7 +54,15 @@ class ConsoleNotifier:
     def url(self) -> str:
         return f"console://{self._stream_name}"
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        if not selected(only, 0):
+            return DeliveryResult.from_urls(self._name, ())
         message = render_text(notification)
         body = "".join(f"    {line}\n" for line in message.body.splitlines())
         text = self._redact(f"{rfc3339(notification.at)} {message.title}\n{body}")

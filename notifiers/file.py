@@ -7,7 +7,14 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from notifiers.base import DeliveryResult, Redactor, UrlResult
+from notifiers.base import (
+    DeliveryResult,
+    Destinations,
+    Redactor,
+    UrlResult,
+    fingerprint_urls,
+    selected,
+)
 from notifiers.render import notification_record
 
 if TYPE_CHECKING:
@@ -28,12 +35,24 @@ class JsonLinesFileNotifier:
     """
 
     def __init__(
-        self, name: str, path: Path, *, fsync: bool = False, redact: Redactor | None = None
+        self,
+        name: str,
+        path: Path,
+        *,
+        fsync: bool = False,
+        redact: Redactor | None = None,
+        fingerprint: str | None = None,
     ) -> None:
+        """`fingerprint`: of the configured URL list this file is part of (the registry
+        passes it); by default, of the file's URL."""
         self._name = name
         self._path = path
         self._fsync = fsync
         self._redact = redact or Redactor()
+        self._url = self._redact(path.as_uri())
+        self._destinations = Destinations(
+            urls=(self._url,), fingerprint=fingerprint or fingerprint_urls([path.as_uri()])
+        )
 
     @property
     def name(self) -> str:
@@ -43,9 +62,17 @@ class JsonLinesFileNotifier:
     def path(self) -> Path:
         return self._path
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        if not selected(only, 0):
+            return DeliveryResult.from_urls(self._name, ())
         line = self._redact(json.dumps(notification_record(notification), ensure_ascii=False))
-        url = self._redact(self._path.as_uri())
+        url = self._url
         try:
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as out:

@@ -3,14 +3,17 @@
 `console://[stdout|stderr]` and `file:///path.jsonl[?fsync=yes]` are memalert's
 own; every other URL goes to apprise (including memalert's `alertmanager://`).
 One notifier may mix them: memalert's own URLs are sent to first, then apprise's,
-each in the order written, and the results are reported together.
+each in the order written, and the results are reported together; a URL's
+index (what `send(..., only=...)` names) is its place in that sending order.
 `${VAR}` in a URL is expanded from the injected environment here, once, and the
-values it took are masked in every result the notifier returns.
+values it took are masked in every result the notifier returns. The notifier's
+`Destinations.fingerprint` is made from the URLs as written, before expansion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,7 +21,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from engine.model import CONSOLE_NOTIFIER
 from engine.secrets import VariableError, expand, mask, referenced_vars
 from notifiers.apprise_notifier import AppriseNotifier
-from notifiers.base import DeliveryResult, Notifier, NotifierError, Redactor, Transport
+from notifiers.base import (
+    DeliveryResult,
+    Destinations,
+    Notifier,
+    NotifierError,
+    Redactor,
+    Transport,
+    UrlResult,
+    fingerprint_urls,
+)
 from notifiers.console import STREAMS, ConsoleNotifier
 from notifiers.file import JsonLinesFileNotifier
 
@@ -38,7 +50,11 @@ def _console(config: NotifierConfig, url: str, transport: Transport, redact: Red
             position=config.position,
         )
     return ConsoleNotifier(
-        config.name, stream=transport.stream, stream_name=stream_name, redact=redact
+        config.name,
+        stream=transport.stream,
+        stream_name=stream_name,
+        redact=redact,
+        fingerprint=fingerprint_urls(config.urls),
     )
 
 
@@ -53,7 +69,13 @@ def _file(config: NotifierConfig, url: str, transport: Transport, redact: Redact
             position=config.position,
         )
     fsync = parse_qs(parts.query).get("fsync", ["no"])[-1].lower() in _TRUE
-    return JsonLinesFileNotifier(config.name, Path(path), fsync=fsync, redact=redact)
+    return JsonLinesFileNotifier(
+        config.name,
+        Path(path),
+        fsync=fsync,
+        redact=redact,
+        fingerprint=fingerprint_urls(config.urls),
+    )
 
 
 _Builder = Callable[["NotifierConfig", str, Transport, Redactor], Notifier]
@@ -63,19 +85,48 @@ SCHEMES: Mapping[str, _Builder] = {"console": _console, "file": _file}
 
 
 class CompositeNotifier:
-    """One named notifier with URLs of several kinds; every URL gets every message."""
+    """One named notifier with URLs of several kinds; every URL gets every message.
 
-    def __init__(self, name: str, parts: Sequence[Notifier]) -> None:
+    Its URLs are its parts' URLs, part after part: a part's URL at index i is
+    the composite's URL at i plus the number of URLs in the parts before it.
+    """
+
+    def __init__(
+        self, name: str, parts: Sequence[Notifier], *, fingerprint: str | None = None
+    ) -> None:
+        """`fingerprint`: of the configured URL list (the registry passes it); by
+        default, of the parts' own fingerprints."""
         self._name = name
         self._parts = tuple(parts)
+        self._destinations = Destinations(
+            urls=tuple(u for part in self._parts for u in part.destinations.urls),
+            fingerprint=fingerprint
+            or fingerprint_urls([part.destinations.fingerprint for part in self._parts]),
+        )
 
     @property
     def name(self) -> str:
         return self._name
 
-    def send(self, notification: Notification) -> DeliveryResult:
-        urls = tuple(u for part in self._parts for u in part.send(notification).urls)
-        return DeliveryResult.from_urls(self._name, urls)
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        urls: list[UrlResult] = []
+        offset = 0
+        for part in self._parts:
+            count = len(part.destinations.urls)
+            mine = None
+            if only is not None:
+                mine = frozenset(i - offset for i in only if offset <= i < offset + count)
+            if mine is None or mine:
+                result = part.send(notification, only=mine)
+                urls.extend(replace(u, index=u.index + offset) for u in result.urls)
+            offset += count
+        return DeliveryResult.from_urls(self._name, tuple(urls))
 
 
 def build_notifier(
@@ -108,13 +159,16 @@ def build_notifier(
                     transport=transport,
                     redact=redact,
                     position=config.position,
+                    fingerprint=fingerprint_urls(config.urls),
                 )
             )
         except NotifierError as exc:
             errors.append(exc)
     if errors:
         raise NotifierError.combine(errors)
-    return parts[0] if len(parts) == 1 else CompositeNotifier(config.name, parts)
+    if len(parts) == 1:
+        return parts[0]
+    return CompositeNotifier(config.name, parts, fingerprint=fingerprint_urls(config.urls))
 
 
 def build_notifiers(

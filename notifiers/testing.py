@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from notifiers.base import DeliveryResult, UrlResult
+from notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls, selected
 
 if TYPE_CHECKING:
     from engine.model import AlertEvent
@@ -17,7 +17,8 @@ class RecordingNotifier:
 
     `attempts` holds every call, `sent` only those reported delivered, so a
     retrying caller can be checked for both "nothing lost" and "nothing twice".
-    Failures are reported as retryable, like a webhook answering 500.
+    Failures are reported as retryable, like a webhook answering 500. A send
+    with `only` leaving out its one URL records nothing.
     """
 
     def __init__(self, name: str = "recording", *, failures: int = 0) -> None:
@@ -26,6 +27,9 @@ class RecordingNotifier:
         self._lock = threading.Lock()
         self.attempts: list[Notification] = []
         self.sent: list[Notification] = []
+        self._destinations = Destinations(
+            urls=(self.url,), fingerprint=fingerprint_urls([self.url])
+        )
 
     @property
     def name(self) -> str:
@@ -35,7 +39,15 @@ class RecordingNotifier:
     def url(self) -> str:
         return f"recording://{self._name}"
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        if not selected(only, 0):
+            return DeliveryResult.from_urls(self._name, ())
         with self._lock:
             self.attempts.append(notification)
             if self._failures_left > 0:

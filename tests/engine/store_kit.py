@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
 from engine.routing import Notification
-from notifiers.base import DeliveryResult, UrlResult
+from notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -90,7 +90,15 @@ class ScriptedNotifier:
     def name(self) -> str:
         return self._name
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        url = f"test://{self._name}"
+        return Destinations(urls=(url,), fingerprint=fingerprint_urls([url]))
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        del only  # its one URL: a pending item always still owes it
         with self._lock:
             self.attempts.append(notification)
             outcome = self._script.pop(0) if self._script else "ok"

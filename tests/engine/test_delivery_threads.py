@@ -22,7 +22,7 @@ from engine.delivery import DeliveryWorker
 from engine.evaluate import EvalState
 from engine.model import NotifierConfig
 from engine.store import StateStore
-from notifiers.base import DeliveryResult, Transport, UrlResult
+from notifiers.base import DeliveryResult, Destinations, Transport, UrlResult
 from notifiers.registry import build_notifiers
 
 if TYPE_CHECKING:
@@ -177,7 +177,14 @@ class HeldNotifier:
     def name(self) -> str:
         return self._name
 
-    def send(self, notification: Notification) -> DeliveryResult:
+    @property
+    def destinations(self) -> Destinations:
+        return Destinations(urls=("test://held",), fingerprint="held")
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        del only  # its one URL: a pending item always still owes it
         self.attempts += 1
         self.entered.set()
         self.release.wait(HELD_AT_MOST)

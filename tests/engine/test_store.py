@@ -122,19 +122,19 @@ def test_migrations_apply_in_order_and_keep_data(tmp_path: Path) -> None:
     later = (
         *MIGRATIONS,
         Migration(
-            version=2,
+            version=SCHEMA_VERSION + 1,
             description="ticket",
             statements=("ALTER TABLE silences ADD COLUMN ticket TEXT",),
         ),
         Migration(
-            version=3,
+            version=SCHEMA_VERSION + 2,
             description="default ticket",
             statements=("UPDATE silences SET ticket = 'OPS-1'",),
         ),
     )
     with raw(path) as conn:
-        assert migrate(conn, later) == 3
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert migrate(conn, later) == SCHEMA_VERSION + 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 2
         assert conn.execute("SELECT ticket FROM silences").fetchall() == [("OPS-1",)]
 
 
@@ -144,7 +144,7 @@ def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
     broken = (
         *MIGRATIONS,
         Migration(
-            version=2,
+            version=SCHEMA_VERSION + 1,
             description="half done",
             statements=("CREATE TABLE extra (x)", "INSERT INTO missing VALUES (1)"),
         ),

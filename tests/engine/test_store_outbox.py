@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from store_kit import T0, fired, note, raw, resolved, scalar
 
+from engine.delivery_progress import UrlProgress
 from engine.evaluate import EvalState
 from engine.model import AlertEvent, Labels, Severity
 from engine.routing import Notification
@@ -277,6 +278,29 @@ def test_the_log_records_what_was_sent_and_each_urls_result(
         ("mailto://***@example.com", True, "250"),
     ]
     assert rows[1][7] == "rejected: HTTP 400"
+
+
+def test_which_urls_an_item_reached_is_kept_with_its_retry(
+    store: StateStore, tmp_path: Path
+) -> None:
+    (item,) = enqueue(store, note("ops"))
+    assert store.url_progress(item) is None  # never tried
+    reached = UrlResult(url="json://a", ok=True, detail="delivered", index=0)
+    failed = UrlResult(url="json://b", ok=False, detail="HTTP 500", retryable=True, index=1)
+    progress = UrlProgress(
+        fingerprint="0123abcd", outcome=DeliveryResult.from_urls("ops", (reached, failed))
+    )
+    assert store.mark_retry(item, "json://b: HTTP 500", T0 + 5, progress=progress)
+    assert store.url_progress(item) == progress
+    assert progress.owed == {1}
+
+    with raw(tmp_path / "state.db") as conn:
+        conn.execute("""UPDATE outbox SET url_results = '[{"url": 7}]'""")
+    # Unreadable counts as unknown: the next try goes to every URL, not to none.
+    assert store.url_progress(item) is None
+    assert store.mark_retry(item, "raised", T0 + 9)  # a try that learnt nothing forgets
+    assert scalar(tmp_path / "state.db", "SELECT url_fingerprint FROM outbox") == ""
+    assert store.url_progress(item) is None
 
 
 def test_status_reports_backlog_and_newest_dead_letters(store: StateStore) -> None:

@@ -195,6 +195,21 @@ def test_partial_success_is_reported_per_url(webhook: WebhookServer) -> None:
     assert f"{webhook.port}/ok" not in result.error
 
 
+def test_a_send_goes_only_to_the_urls_asked_for(webhook: WebhookServer) -> None:
+    with WebhookServer() as other:
+        urls = (f"json://127.0.0.1:{webhook.port}/a", f"json://127.0.0.1:{other.port}/b")
+        notifier = build_notifier(NotifierConfig(name="both", urls=urls), env={})
+
+        result = notifier.send(note(fired()), only=frozenset({1}))
+        everywhere = notifier.send(note(fired()))
+
+        assert (len(webhook.requests), len(other.requests)) == (1, 2)
+    (second,) = result.urls
+    assert (second.url, second.index, second.ok) == (urls[1], 1, True)
+    assert [u.index for u in everywhere.urls] == [0, 1]
+    assert notifier.destinations.urls == urls
+
+
 def test_unknown_scheme_is_a_configuration_error() -> None:
     config = NotifierConfig(name="odd", urls=("nosuchservice://host/path",))
     with pytest.raises(NotifierError, match="no apprise service matches") as caught:

@@ -55,3 +55,13 @@ def test_console_urls_and_the_default_console_notifier() -> None:
     assert set(built) == {"loud", CONSOLE_NOTIFIER}
     assert built[CONSOLE_NOTIFIER].send(note(fired())).ok
     assert "[memalert] FIRING critical" in out.getvalue()
+
+
+def test_a_send_that_leaves_out_its_url_writes_nothing() -> None:
+    out = io.StringIO()
+    notifier = ConsoleNotifier(stream=out)
+    skipped = notifier.send(note(fired()), only=frozenset())
+    assert (skipped.ok, skipped.urls, out.getvalue()) == (True, (), "")
+    (written,) = notifier.send(note(fired()), only=frozenset({0})).urls
+    assert (written.ok, written.index) == (True, 0)
+    assert notifier.destinations.urls == ("console://stdout",)

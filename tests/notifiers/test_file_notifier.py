@@ -56,3 +56,13 @@ def test_a_directory_in_place_of_the_file_is_not_retryable(tmp_path: Path) -> No
     result = JsonLinesFileNotifier("log", tmp_path).send(note(fired()))
     assert not result.ok
     assert not result.retryable
+
+
+def test_a_send_that_leaves_out_its_url_appends_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    notifier = JsonLinesFileNotifier("log", path)
+    skipped = notifier.send(note(fired()), only=frozenset({1}))
+    assert (skipped.ok, skipped.urls, path.exists()) == (True, (), False)
+    assert notifier.send(note(fired()), only=frozenset({0})).ok
+    assert path.read_text().count("\n") == 1
+    assert notifier.destinations.urls == (path.as_uri(),)

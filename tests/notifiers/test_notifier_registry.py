@@ -46,6 +46,44 @@ def test_mixed_urls_build_one_notifier_that_sends_to_all(
     assert len(webhook.requests) == 1
 
 
+@pytest.mark.integration
+def test_a_mixed_notifier_names_its_urls_by_index_in_sending_order(
+    tmp_path: Path, webhook: WebhookServer
+) -> None:
+    out = io.StringIO()
+    path = tmp_path / "a.jsonl"
+    hook = f"json://127.0.0.1:{webhook.port}/x"
+    notifier = build_notifier(
+        NotifierConfig(name="all", urls=(hook, "console://", path.as_uri())),
+        env={},
+        transport=Transport(stream=out),
+    )
+    # memalert's own URLs first, then apprise's: console 0, file 1, webhook 2.
+    assert notifier.destinations.urls == ("console://stdout", path.as_uri(), hook)
+
+    to_webhook = notifier.send(note(fired()), only=frozenset({2}))
+    to_file = notifier.send(note(fired()), only=frozenset({1}))
+
+    assert [(u.url, u.index) for u in to_webhook.urls] == [(hook, 2)]
+    assert [(u.url, u.index) for u in to_file.urls] == [(path.as_uri(), 1)]
+    assert (len(webhook.requests), path.read_text().count("\n"), out.getvalue()) == (1, 1, "")
+
+
+def test_the_url_list_fingerprint_follows_the_rule_file_not_the_secrets() -> None:
+    def fingerprint(urls: tuple[str, ...], env: dict[str, str]) -> str:
+        notifier = build_notifier(NotifierConfig(name="n", urls=urls), env=env)
+        return notifier.destinations.fingerprint
+
+    env = {"TOKEN": "t0k3n-one", "OTHER": "t0k3n-one"}
+    urls = ("json://127.0.0.1/${TOKEN}", "console://")
+    assert fingerprint(urls, env) == fingerprint(urls, env)
+    # A digest of what the rule file says, not of the values it expands to.
+    assert fingerprint(urls, env) == fingerprint(urls, {"TOKEN": "t0k3n-two"})
+    assert fingerprint(urls, env) != fingerprint(("json://127.0.0.1/${OTHER}", "console://"), env)
+    assert fingerprint(urls, env) != fingerprint(urls[::-1], env)
+    assert fingerprint(urls, env) != fingerprint((*urls, "console://stderr"), env)
+
+
 def test_relative_file_url_is_a_configuration_error_with_its_position() -> None:
     config = NotifierConfig(
         name="log", urls=("file://alerts.jsonl",), position=Position(file="r.yaml", line=7, col=5)
@@ -99,6 +137,14 @@ def test_delivery_result_merges_url_outcomes() -> None:
     assert (result.ok, result.partial, result.retryable) == (False, True, True)
     assert result.error == "b: HTTP 500"
     assert DeliveryResult.from_urls("n", (ok,)).ok
+
+
+def test_recording_notifier_records_nothing_when_its_url_is_left_out() -> None:
+    notifier = RecordingNotifier("rec")
+    assert notifier.send(note(fired()), only=frozenset()).urls == ()
+    assert notifier.attempts == []
+    assert notifier.send(note(fired()), only=frozenset({0})).ok
+    assert len(notifier.sent) == 1
 
 
 def test_recording_notifier_fails_first_then_records() -> None:
