@@ -6,14 +6,21 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from random import Random
 from typing import TYPE_CHECKING, Any
 
+from engine.delivery import DeliveryWorker
 from engine.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
 from engine.routing import Notification
 from notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+
+    from engine.store import StateStore
+    from engine.testing import FakeClock
+    from notifiers.base import Notifier
 
 T0 = 1_764_000_000.0
 
@@ -115,3 +122,23 @@ class ScriptedNotifier:
         return DeliveryResult.from_urls(
             self._name, (UrlResult(url=url, ok=False, detail=detail, retryable=retryable),)
         )
+
+
+def worker_for(
+    store: StateStore,
+    clock: FakeClock,
+    notifiers: Mapping[str, Notifier],
+    *,
+    base_backoff: float = 1.0,
+    max_backoff: float = 300.0,
+) -> DeliveryWorker:
+    """A worker on fake time: its waits advance `clock`, its jitter is seeded."""
+    return DeliveryWorker(
+        store,
+        notifiers,
+        clock=clock,
+        random=Random(7),
+        sleep=clock.advance,
+        base_backoff=base_backoff,
+        max_backoff=max_backoff,
+    )

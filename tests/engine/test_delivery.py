@@ -11,7 +11,7 @@ from random import Random
 from typing import TYPE_CHECKING
 
 import pytest
-from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw, resolved
+from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw, resolved, worker_for
 
 from engine.delivery import DeliveryWorker
 from engine.delivery_attempt import backoff_delay
@@ -21,11 +21,10 @@ from engine.testing import FakeClock
 from notifiers.testing import RecordingNotifier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
     from pathlib import Path
 
     from engine.routing import Notification
-    from notifiers.base import Notifier
 
 DAY = 24 * 3600.0
 
@@ -44,25 +43,6 @@ def path(tmp_path: Path) -> Path:
 def store(path: Path) -> Iterator[StateStore]:
     with StateStore(path) as opened:
         yield opened
-
-
-def worker_for(
-    store: StateStore,
-    clock: FakeClock,
-    notifiers: Mapping[str, Notifier],
-    *,
-    base_backoff: float = 1.0,
-    max_backoff: float = 300.0,
-) -> DeliveryWorker:
-    return DeliveryWorker(
-        store,
-        notifiers,
-        clock=clock,
-        random=Random(7),
-        sleep=clock.advance,
-        base_backoff=base_backoff,
-        max_backoff=max_backoff,
-    )
 
 
 def enqueue(store: StateStore, clock: FakeClock, *notifications: Notification) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-from random import Random
 from typing import TYPE_CHECKING
 
 import pytest
 from notifier_kit import SmtpServer, WebhookServer
-from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw
+from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw, worker_for
 
 from engine.delivery import DeliveryWorker
 from engine.evaluate import EvalState
@@ -27,10 +26,9 @@ from notifiers.registry import CompositeNotifier, build_notifiers
 from notifiers.testing import RecordingNotifier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
     from pathlib import Path
 
-    from notifiers.base import Notifier
 
 DAY = 24 * 3600.0
 SMTP_PASSWORD = "s3cret-Pa55word-xyz"
@@ -50,23 +48,6 @@ def path(tmp_path: Path) -> Path:
 def store(path: Path) -> Iterator[StateStore]:
     with StateStore(path) as opened:
         yield opened
-
-
-def worker_for(
-    store: StateStore,
-    clock: FakeClock,
-    notifiers: Mapping[str, Notifier],
-    *,
-    max_backoff: float = 300.0,
-) -> DeliveryWorker:
-    return DeliveryWorker(
-        store,
-        notifiers,
-        clock=clock,
-        random=Random(7),
-        sleep=clock.advance,
-        max_backoff=max_backoff,
-    )
 
 
 def retry_when_due(worker: DeliveryWorker, store: StateStore, clock: FakeClock) -> int:
