@@ -9,6 +9,7 @@ world comes in via `Transport`.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -124,6 +125,39 @@ def fingerprint_urls(urls: Sequence[str]) -> str:
 def selected(only: frozenset[int] | None, index: int) -> bool:
     """Whether a `send(..., only=...)` goes to the URL at `index`; None selects every URL."""
     return only is None or index in only
+
+
+class SingleUrlNotifier(abc.ABC):
+    """A notifier with one URL (console, file, recording): `send` delivers unless
+    `only` leaves that URL out, in which case there is nothing to do."""
+
+    def __init__(self, name: str, *, url: str, fingerprint: str) -> None:
+        """`url`: masked, as results show it; `fingerprint`: of its configured URL list."""
+        self._name = name
+        self._destinations = Destinations(urls=(url,), fingerprint=fingerprint)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def url(self) -> str:
+        return self._destinations.urls[0]
+
+    @property
+    def destinations(self) -> Destinations:
+        return self._destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        if not selected(only, 0):
+            return DeliveryResult.from_urls(self._name, ())
+        return self._deliver(notification)
+
+    @abc.abstractmethod
+    def _deliver(self, notification: Notification) -> DeliveryResult:
+        """Send to the one URL; never raise for a delivery failure."""
 
 
 class Notifier(Protocol):

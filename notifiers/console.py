@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, TextIO
 from engine.units import rfc3339
 from notifiers.base import (
     DeliveryResult,
-    Destinations,
     Redactor,
+    SingleUrlNotifier,
     UrlResult,
     fingerprint_urls,
-    selected,
 )
 from notifiers.render import render_text
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 STREAMS = ("stdout", "stderr")
 
 
-class ConsoleNotifier:
+class ConsoleNotifier(SingleUrlNotifier):
     """Writes each notification as a title line and one indented line per alert fact."""
 
     def __init__(
@@ -38,31 +37,13 @@ class ConsoleNotifier:
         passes it); by default, of its own URL."""
         if stream_name not in STREAMS:
             raise ValueError(f"console stream must be one of {STREAMS}, got {stream_name!r}")
-        self._name = name
+        url = f"console://{stream_name}"
+        super().__init__(name, url=url, fingerprint=fingerprint or fingerprint_urls([url]))
         self._stream = stream
         self._stream_name = stream_name
         self._redact = redact or Redactor()
-        self._destinations = Destinations(
-            urls=(self.url,), fingerprint=fingerprint or fingerprint_urls([self.url])
-        )
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def url(self) -> str:
-        return f"console://{self._stream_name}"
-
-    @property
-    def destinations(self) -> Destinations:
-        return self._destinations
-
-    def send(
-        self, notification: Notification, *, only: frozenset[int] | None = None
-    ) -> DeliveryResult:
-        if not selected(only, 0):
-            return DeliveryResult.from_urls(self._name, ())
+    def _deliver(self, notification: Notification) -> DeliveryResult:
         message = render_text(notification)
         body = "".join(f"    {line}\n" for line in message.body.splitlines())
         text = self._redact(f"{rfc3339(notification.at)} {message.title}\n{body}")

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 
 from notifiers.base import (
     DeliveryResult,
-    Destinations,
     Redactor,
+    SingleUrlNotifier,
     UrlResult,
     fingerprint_urls,
-    selected,
 )
 from notifiers.render import notification_record
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 _PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EROFS})
 
 
-class JsonLinesFileNotifier:
+class JsonLinesFileNotifier(SingleUrlNotifier):
     """Appends notifications as JSON Lines; the file is created owner-only (0600).
 
     Each send opens, appends and closes, so log rotation (rename, then a new
@@ -45,34 +44,22 @@ class JsonLinesFileNotifier:
     ) -> None:
         """`fingerprint`: of the configured URL list this file is part of (the registry
         passes it); by default, of the file's URL."""
-        self._name = name
+        self._redact = redact or Redactor()
+        super().__init__(
+            name,
+            url=self._redact(path.as_uri()),
+            fingerprint=fingerprint or fingerprint_urls([path.as_uri()]),
+        )
         self._path = path
         self._fsync = fsync
-        self._redact = redact or Redactor()
-        self._url = self._redact(path.as_uri())
-        self._destinations = Destinations(
-            urls=(self._url,), fingerprint=fingerprint or fingerprint_urls([path.as_uri()])
-        )
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def path(self) -> Path:
         return self._path
 
-    @property
-    def destinations(self) -> Destinations:
-        return self._destinations
-
-    def send(
-        self, notification: Notification, *, only: frozenset[int] | None = None
-    ) -> DeliveryResult:
-        if not selected(only, 0):
-            return DeliveryResult.from_urls(self._name, ())
+    def _deliver(self, notification: Notification) -> DeliveryResult:
         line = self._redact(json.dumps(notification_record(notification), ensure_ascii=False))
-        url = self._url
+        url = self.url
         try:
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as out:

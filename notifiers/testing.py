@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls, selected
+from notifiers.base import DeliveryResult, SingleUrlNotifier, UrlResult, fingerprint_urls
 
 if TYPE_CHECKING:
     from engine.model import AlertEvent
     from engine.routing import Notification
 
 
-class RecordingNotifier:
+class RecordingNotifier(SingleUrlNotifier):
     """Keeps every notification it is asked to send; optionally fails the first `failures`.
 
     `attempts` holds every call, `sent` only those reported delivered, so a
@@ -22,32 +22,14 @@ class RecordingNotifier:
     """
 
     def __init__(self, name: str = "recording", *, failures: int = 0) -> None:
-        self._name = name
+        url = f"recording://{name}"
+        super().__init__(name, url=url, fingerprint=fingerprint_urls([url]))
         self._failures_left = failures
         self._lock = threading.Lock()
         self.attempts: list[Notification] = []
         self.sent: list[Notification] = []
-        self._destinations = Destinations(
-            urls=(self.url,), fingerprint=fingerprint_urls([self.url])
-        )
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def url(self) -> str:
-        return f"recording://{self._name}"
-
-    @property
-    def destinations(self) -> Destinations:
-        return self._destinations
-
-    def send(
-        self, notification: Notification, *, only: frozenset[int] | None = None
-    ) -> DeliveryResult:
-        if not selected(only, 0):
-            return DeliveryResult.from_urls(self._name, ())
+    def _deliver(self, notification: Notification) -> DeliveryResult:
         with self._lock:
             self.attempts.append(notification)
             if self._failures_left > 0:
