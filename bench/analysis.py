@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.allocations import FLUSH_EVERY
-from engine.analyzer import AllocationAnalyzer
-from engine.leaks import LeakDetector
-from engine.testing import FakeClock
+from memalert.engine.allocations.analyzer import AllocationAnalyzer
+from memalert.engine.allocations.leaks import LeakDetector
+from memalert.engine.allocations.records import FLUSH_EVERY
+from memalert.engine.testing import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable

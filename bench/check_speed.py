@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.rules import check_paths
+from memalert.engine.rules.load import check_paths
 
 TARGET_S = 1.0
 _METRICS = (  # metric, size unit, `where`
@@ -105,7 +105,7 @@ def main() -> None:
 
 def _cli_command() -> list[str]:
     installed = shutil.which("memalert")
-    return [installed] if installed else [sys.executable, "-m", "engine.cli"]
+    return [installed] if installed else [sys.executable, "-m", "memalert.engine.cli"]
 
 
 if __name__ == "__main__":

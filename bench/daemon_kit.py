@@ -99,7 +99,15 @@ class Processes:
         full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), full_env.get("PYTHONPATH", "")])
         with log.open("ab") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "run", str(rules), "--state", str(state)],
+                [
+                    sys.executable,
+                    "-m",
+                    "memalert.engine.cli",
+                    "run",
+                    str(rules),
+                    "--state",
+                    str(state),
+                ],
                 cwd=REPO,
                 env=full_env,
                 stdout=subprocess.DEVNULL,

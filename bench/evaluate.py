@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.evaluate import EvalState, evaluate
-from engine.model import Labels, Rule, RuleSet, Sample, Severity
+from memalert.engine.alerting.evaluate import EvalState, evaluate
+from memalert.engine.core.model import Labels, Rule, RuleSet, Sample, Severity
 
 TARGET_MS = 20.0
 

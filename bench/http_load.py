@@ -4,7 +4,7 @@ Issue 5: 200 concurrent clients for 10 s against /metrics and /alerts while the
 engine ticks every second: no error, no missed tick; report requests per second
 and p99 latency. The engine is a real `AlertEngine` (rule file with
 `interval: 1s`, watching this process and the host, state in a temporary
-SQLite file) started with its scheduler, served by `engine.http_server.serve`
+SQLite file) started with its scheduler, served by `memalert.engine.http.server.serve`
 on 127.0.0.1. The clients run in a child process (asyncio, one keep-alive
 connection each, alternating /metrics and /alerts), so they do not share the
 server's interpreter lock. Figures are printed beside the reference figures as
@@ -113,9 +113,9 @@ def client_main(host: str, port: int, clients: int, seconds: float) -> None:
 
 
 def server_main(clients: int, seconds: float) -> int:
-    from engine.alert_engine import AlertEngine  # noqa: PLC0415 - after sys.path is set
-    from engine.http_server import serve  # noqa: PLC0415
-    from notifiers.testing import RecordingNotifier  # noqa: PLC0415
+    from memalert.engine.http.server import serve  # noqa: PLC0415
+    from memalert.engine.live.alert_engine import AlertEngine  # noqa: PLC0415 - after sys.path is set
+    from memalert.notifiers.testing import RecordingNotifier  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="memalert-load-") as tmp:
         rules = Path(tmp) / "rules.yaml"

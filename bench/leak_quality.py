@@ -25,7 +25,8 @@ run over the same samples, two baselines:
 Targets: F1 >= 0.95, no false positive on the non-leak traces, median time to
 detect under 2 hours.
 
-    python bench/leak_quality.py [--traces DIR] [--jobs N] [--memalert "python -m engine.cli"]
+    python bench/leak_quality.py [--traces DIR] [--jobs N] \
+        [--memalert "python -m memalert.engine.cli"]
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.observations import parse_timestamp, read_observations
+from memalert.engine.replay.observations import parse_timestamp, read_observations
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,8 +213,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
         "--memalert",
-        default=f"{shlex.quote(sys.executable)} -m engine.cli",
-        help="how to run the CLI (default: this Python, -m engine.cli, from the repo)",
+        default=f"{shlex.quote(sys.executable)} -m memalert.engine.cli",
+        help="how to run the CLI (default: this Python, -m memalert.engine.cli, from the repo)",
     )
     parser.add_argument("--static-bytes", type=float, default=500e6)
     parser.add_argument("--deriv-bytes-per-hour", type=float, default=10e6)

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
-from engine.alert_views import AlertView
-from engine.exposition import EngineCollector, exported_labels, render_metrics
-from engine.http_app import HttpApp, Request
-from engine.model import Labels, Sample, Severity, Silence
-from engine.snapshot import EngineSnapshot
+from memalert.engine.alerting.views import AlertView
+from memalert.engine.core.model import Labels, Sample, Severity, Silence
+from memalert.engine.export.exposition import EngineCollector, exported_labels, render_metrics
+from memalert.engine.http.app import HttpApp, Request
+from memalert.engine.live.snapshot import EngineSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable

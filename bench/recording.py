@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.analyzer import AllocationAnalyzer
-from engine.leaks import LeakDetector
+from memalert.engine.allocations.analyzer import AllocationAnalyzer
+from memalert.engine.allocations.leaks import LeakDetector
 
 TARGET_CALLS_PER_SECOND = 1_000_000
 ORIGINAL_CALLS_PER_SECOND = 10_000

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.model import TargetSpec
-from engine.tracker import MemoryTracker
+from memalert.engine.core.model import TargetSpec
+from memalert.engine.sources.tracker import MemoryTracker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

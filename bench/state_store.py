@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.delivery import DeliveryWorker
-from engine.evaluate import EvalState, InstanceState
-from engine.model import AlertFired, Labels, Severity
-from engine.routing import Notification
-from engine.store import StateStore
-from notifiers.testing import RecordingNotifier
+from memalert.engine.alerting.evaluate import EvalState, InstanceState
+from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.model import AlertFired, Labels, Severity
+from memalert.engine.delivery.worker import DeliveryWorker
+from memalert.engine.store.state import StateStore
+from memalert.notifiers.testing import RecordingNotifier
 
 INSTANCES = 10_000
 T0 = 1_764_000_000.0

@@ -1,7 +1,7 @@
 """What tracing costs: an allocation-heavy workload with tracemalloc off, then on.
 
-This is why `engine.attribution` keeps tracemalloc off until a leak is suspected:
-the issue expects tracing to slow allocation-heavy code several times. The workload
+This is why `memalert.engine.allocations.attribution` keeps tracemalloc off until a leak is
+suspected: the issue expects tracing to slow allocation-heavy code several times. The workload
 builds small dicts, strings and lists, as request handling and parsing do, 20
 calls deep, as a handler under a web framework runs: tracing cost grows with the
 frames kept per allocation. Each figure is the median of several interleaved runs;
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.attribution import DEFAULT_FRAMES
+from memalert.engine.allocations.attribution import DEFAULT_FRAMES
 
 STACK_DEPTH = 20
 

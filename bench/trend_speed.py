@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.detector import TrendDetector, TrendParams
-from engine.model import Labels, Sample
+from memalert.engine.core.model import Labels, Sample
+from memalert.engine.trend.detector import TrendDetector, TrendParams
 
 TARGET_MS = 1.0
 STEP = 15.0

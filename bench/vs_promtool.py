@@ -88,7 +88,7 @@ def best_of_two(command: Callable[[], subprocess.CompletedProcess[str]]) -> floa
 
 
 def profile_memalert(test_file: Path) -> str:
-    from engine.ruletest import run_test_files  # noqa: PLC0415 - only when profiling
+    from memalert.engine.replay.ruletest import run_test_files  # noqa: PLC0415 - only when profiling
 
     profiler = cProfile.Profile()
     lines: list[str] = []

@@ -10,18 +10,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.alert_engine import AlertEngine
-    from engine.analyzer import AllocationAnalyzer
-    from engine.leaks import LeakDetector
-    from engine.tracker import MemoryTracker
+    from memalert.engine.allocations.analyzer import AllocationAnalyzer
+    from memalert.engine.allocations.leaks import LeakDetector
+    from memalert.engine.live.alert_engine import AlertEngine
+    from memalert.engine.sources.tracker import MemoryTracker
 
 __all__ = ["AlertEngine", "AllocationAnalyzer", "LeakDetector", "MemoryTracker"]
 
 _HOMES = {
-    "AlertEngine": "engine.alert_engine",
-    "AllocationAnalyzer": "engine.analyzer",
-    "LeakDetector": "engine.leaks",
-    "MemoryTracker": "engine.tracker",
+    "AlertEngine": "memalert.engine.live.alert_engine",
+    "AllocationAnalyzer": "memalert.engine.allocations.analyzer",
+    "LeakDetector": "memalert.engine.allocations.leaks",
+    "MemoryTracker": "memalert.engine.sources.tracker",
 }
 
 

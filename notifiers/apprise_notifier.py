@@ -41,10 +41,10 @@ from apprise import (
 )
 from apprise.exception import AppriseException
 
-from notifiers.alertmanager import SCHEMES as ALERTMANAGER_SCHEMES
-from notifiers.alertmanager import AlertmanagerWebhook
-from notifiers.alertmanager import parse_url as parse_alertmanager_url
-from notifiers.base import (
+from memalert.notifiers.alertmanager import SCHEMES as ALERTMANAGER_SCHEMES
+from memalert.notifiers.alertmanager import AlertmanagerWebhook
+from memalert.notifiers.alertmanager import parse_url as parse_alertmanager_url
+from memalert.notifiers.base import (
     DeliveryResult,
     Destinations,
     NotifierError,
@@ -54,7 +54,7 @@ from notifiers.base import (
     fingerprint_urls,
     selected,
 )
-from notifiers.render import (
+from memalert.notifiers.render import (
     TONE_COLOURS,
     Message,
     alertmanager_body,
@@ -67,8 +67,8 @@ from notifiers.render import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from engine.model import Position
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
+    from memalert.engine.core.model import Position
 
 # A server's explanation can be long (an HTML error page); results stay readable.
 _MAX_DETAIL = 500

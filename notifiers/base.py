@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import quote, urlsplit
 
-from engine.errors import MemalertError
-from engine.secrets import MASK, mask
+from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.secrets import MASK, mask
 
 if TYPE_CHECKING:
-    from engine.model import Position
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
+    from memalert.engine.core.model import Position
 
 # Values shorter than this are not masked on their own: replacing every "a" or
 # "80" in a message would destroy it while hiding nothing worth hiding.
@@ -189,7 +189,7 @@ class Transport:
 
     `stream` is where `console://` writes (None: `sys.stdout` at send time, so a
     replaced stdout is honoured). `instantiate` turns one expanded apprise URL
-    into a plugin; None means `notifiers.apprise_notifier.instantiate_plugin`.
+    into a plugin; None means `memalert.notifiers.apprise_notifier.instantiate_plugin`.
     Timeouts apply to apprise URLs that do not set their own `cto`/`rto`.
     """
 
@@ -202,7 +202,7 @@ class Transport:
 
 @dataclass(frozen=True, slots=True)
 class Redactor:
-    """Masks the values `${VAR}` expanded to, then whatever `engine.secrets.mask` finds.
+    """Masks the values `${VAR}` expanded to, then whatever `core.secrets.mask` finds.
 
     Every value taken from the environment counts as a secret: the rule file
     author chose to keep it out of the file, and a result text can quote a URL

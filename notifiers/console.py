@@ -5,18 +5,18 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from engine.units import rfc3339
-from notifiers.base import (
+from memalert.engine.core.units import rfc3339
+from memalert.notifiers.base import (
     DeliveryResult,
     Redactor,
     SingleUrlNotifier,
     UrlResult,
     fingerprint_urls,
 )
-from notifiers.render import render_text
+from memalert.notifiers.render import render_text
 
 if TYPE_CHECKING:
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
 
 STREAMS = ("stdout", "stderr")
 

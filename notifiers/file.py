@@ -7,19 +7,19 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from notifiers.base import (
+from memalert.notifiers.base import (
     DeliveryResult,
     Redactor,
     SingleUrlNotifier,
     UrlResult,
     fingerprint_urls,
 )
-from notifiers.render import notification_record
+from memalert.notifiers.render import notification_record
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
 
 # Errors a later attempt cannot fix without someone changing the configuration.
 _PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EROFS})

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from engine.model import CONSOLE_NOTIFIER
-from engine.secrets import VariableError, expand, mask, referenced_vars
-from notifiers.apprise_notifier import AppriseNotifier
-from notifiers.base import (
+from memalert.engine.core.model import CONSOLE_NOTIFIER
+from memalert.engine.core.secrets import VariableError, expand, mask, referenced_vars
+from memalert.notifiers.apprise_notifier import AppriseNotifier
+from memalert.notifiers.base import (
     DeliveryResult,
     Destinations,
     Notifier,
@@ -31,12 +31,12 @@ from notifiers.base import (
     UrlResult,
     fingerprint_urls,
 )
-from notifiers.console import STREAMS, ConsoleNotifier
-from notifiers.file import JsonLinesFileNotifier
+from memalert.notifiers.console import STREAMS, ConsoleNotifier
+from memalert.notifiers.file import JsonLinesFileNotifier
 
 if TYPE_CHECKING:
-    from engine.model import NotifierConfig
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
+    from memalert.engine.core.model import NotifierConfig
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
 

@@ -1,6 +1,6 @@
 """One grouped notification, rendered per channel: plain text, Markdown (Slack), HTML, JSON.
 
-Every channel says the same facts (`engine.messages` words each alert's line);
+Every channel says the same facts (`memalert.engine.alerting.messages` words each alert's line);
 this module only arranges them: what is worst comes first, what a person on
 call needs next (value, threshold, how long, how fast it grows, where) follows.
 """
@@ -11,14 +11,14 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.messages import describe_labels, event_line, notification_title
-from engine.model import AlertEvent, AlertResolved
-from engine.model import fingerprint as instance_fingerprint
-from engine.templates import format_value
-from engine.units import format_bytes, format_duration, rfc3339
+from memalert.engine.alerting.messages import describe_labels, event_line, notification_title
+from memalert.engine.core.model import AlertEvent, AlertResolved
+from memalert.engine.core.model import fingerprint as instance_fingerprint
+from memalert.engine.core.units import format_bytes, format_duration, rfc3339
+from memalert.engine.rules.templates import format_value
 
 if TYPE_CHECKING:
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
 
 # Slack renders about 40 lines before folding a message and rejects a section
 # over 3000 characters; beyond this many alerts the message says how many more.

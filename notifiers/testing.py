@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from notifiers.base import DeliveryResult, SingleUrlNotifier, UrlResult, fingerprint_urls
+from memalert.notifiers.base import DeliveryResult, SingleUrlNotifier, UrlResult, fingerprint_urls
 
 if TYPE_CHECKING:
-    from engine.model import AlertEvent
-    from engine.routing import Notification
+    from memalert.engine.alerting.routing import Notification
+    from memalert.engine.core.model import AlertEvent
 
 
 class RecordingNotifier(SingleUrlNotifier):

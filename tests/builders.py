@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from engine.evaluate import EvalState, evaluate
-from engine.model import AlertEvent, Labels, Matcher, Rule, RuleSet, Sample, Severity, Silence
+from memalert.engine.alerting.evaluate import EvalState, evaluate
+from memalert.engine.core.model import (
+    AlertEvent,
+    Labels,
+    Matcher,
+    Rule,
+    RuleSet,
+    Sample,
+    Severity,
+    Silence,
+)
 
 W = Severity.WARNING
 C = Severity.CRITICAL

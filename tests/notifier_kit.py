@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from engine.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
-from engine.routing import Notification
+from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -247,7 +247,7 @@ def run_promtool(paths: Sequence[Path]) -> subprocess.CompletedProcess[str]:
 
 def run_memalert(paths: Sequence[Path]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "test", *map(str, paths)],
+        [sys.executable, "-m", "memalert.engine.cli", "test", *map(str, paths)],
         cwd=ROOT,
         capture_output=True,
         text=True,

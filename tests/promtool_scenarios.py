@@ -19,10 +19,10 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from engine.alert_views import active_alerts
-from engine.evaluate import LOOKBACK_SECONDS, EvalState, evaluate
-from engine.model import Labels, Rule, RuleSet, Sample, Severity
-from engine.units import parse_size
+from memalert.engine.alerting.evaluate import LOOKBACK_SECONDS, EvalState, evaluate
+from memalert.engine.alerting.views import active_alerts
+from memalert.engine.core.model import Labels, Rule, RuleSet, Sample, Severity
+from memalert.engine.core.units import parse_size
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine.model import Rule, Severity
+from memalert.engine.core.model import Rule, Severity
 
 W = Severity.WARNING
 C = Severity.CRITICAL

@@ -26,3 +26,13 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     result = _run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers_hold() -> None:
+    """The pipeline's layers (pyproject's [tool.importlinter], docs/architecture.md)."""
+    check = (
+        "import sys; from importlinter.cli import lint_imports; "
+        "sys.exit(lint_imports(no_cache=True))"
+    )
+    result = _run(sys.executable, "-c", check)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,8 +1,9 @@
-"""Readers of the kernel's memory accounting: /proc, cgroup v1 and v2, PSI.
+"""Where samples come from: /proc, cgroups v1/v2, PSI, the host, and the `MemoryTracker`
+that turns target specs into samples.
 
-Every reader takes its root directory as an argument so tests point it at fake
-trees (tests/fixtures/) and a container can point it at a host mount.
-`engine.tracker` turns what they read into samples.
+The I/O edge for sampling; imports `core` only.
+
+See docs/architecture.md for the layers and what each may import.
 """
 
 from __future__ import annotations

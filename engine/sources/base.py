@@ -6,7 +6,7 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from engine.errors import MemalertError
+from memalert.engine.core.errors import MemalertError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -23,14 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.sources.base import (
+from memalert.engine.sources.base import (
     TargetUnavailableError,
     parse_int,
     parse_key_values,
     read_optional,
     read_text,
 )
-from engine.sources.psi import Pressure, read_pressure
+from memalert.engine.sources.psi import Pressure, read_pressure
 
 if TYPE_CHECKING:
     from pathlib import Path

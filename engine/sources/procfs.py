@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from engine.sources.base import TargetUnavailableError, parse_key_values, read_optional, read_text
+from memalert.engine.sources.base import (
+    TargetUnavailableError,
+    parse_key_values,
+    read_optional,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.sources.base import read_optional
+from memalert.engine.sources.base import read_optional
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -14,14 +14,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.sources.base import TargetUnavailableError, read_optional, read_text
-from engine.sources.cgroup import (
+from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_text
+from memalert.engine.sources.cgroup import (
     cgroup_limit,
     memory_cgroup_of,
     read_cgroup_memory,
     resolve_cgroup,
 )
-from engine.sources.procfs import (
+from memalert.engine.sources.procfs import (
     HostMemory,
     ProcessInfo,
     list_processes,
@@ -31,12 +31,12 @@ from engine.sources.procfs import (
     read_host_memory,
     read_process_memory,
 )
-from engine.sources.psi import Pressure, read_pressure
+from memalert.engine.sources.psi import Pressure, read_pressure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.model import TargetSpec
+    from memalert.engine.core.model import TargetSpec
 
     Metrics = dict[str, float]
 

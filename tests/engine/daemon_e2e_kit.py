@@ -23,10 +23,10 @@ from typing import Any
 from memchildren import MiB
 from notifier_kit import free_port
 
-from engine.store import StateStore, StoredAlert
+from memalert.engine.store.state import StateStore, StoredAlert
 
 REPO = Path(__file__).resolve().parents[2]
-MEMALERT = (sys.executable, "-m", "engine.cli")
+MEMALERT = (sys.executable, "-m", "memalert.engine.cli")
 DEADLINE = 60.0
 SMTP_PASSWORD = "e2e-Pa55word-secret"
 

@@ -10,12 +10,12 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.alert_engine import AlertEngine
-from engine.leaks import LeakDetector
-from engine.model import AlertEvent
-from engine.testing import FakeClock
-from engine.tracker import MemoryTracker
-from notifiers.testing import RecordingNotifier
+from memalert.engine.allocations.leaks import LeakDetector
+from memalert.engine.core.model import AlertEvent
+from memalert.engine.live.alert_engine import AlertEngine
+from memalert.engine.sources.tracker import MemoryTracker
+from memalert.engine.testing import FakeClock
+from memalert.notifiers.testing import RecordingNotifier
 
 PID = 4242
 INTERVAL = 15.0

@@ -6,10 +6,10 @@ import itertools
 import threading
 from dataclasses import replace
 
-from engine.alert_views import AlertView
-from engine.leaks import LeakAnalysis, LeakInfo, PatternKind, SuspiciousPattern
-from engine.model import Labels, Sample, Severity, Silence
-from engine.snapshot import EngineSnapshot, TargetLeak
+from memalert.engine.alerting.views import AlertView
+from memalert.engine.allocations.leaks import LeakAnalysis, LeakInfo, PatternKind, SuspiciousPattern
+from memalert.engine.core.model import Labels, Sample, Severity, Silence
+from memalert.engine.live.snapshot import EngineSnapshot, TargetLeak
 
 START = 1_764_000_000.0
 TOKEN = "test-token-0123456789"

@@ -9,18 +9,18 @@ from contextlib import contextmanager
 from random import Random
 from typing import TYPE_CHECKING, Any
 
-from engine.delivery import DeliveryWorker
-from engine.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
-from engine.routing import Notification
-from notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls
+from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
+from memalert.engine.delivery.worker import DeliveryWorker
+from memalert.notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from engine.store import StateStore
-    from engine.testing import FakeClock
-    from notifiers.base import Notifier
+    from memalert.engine.store.state import StateStore
+    from memalert.engine.testing import FakeClock
+    from memalert.notifiers.base import Notifier
 
 T0 = 1_764_000_000.0
 

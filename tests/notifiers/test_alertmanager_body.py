@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import pytest
 from notifier_kit import MiB, WebhookServer, fired, note, resolved
 
-from engine.model import NotifierConfig, Rule, RuleSet, Severity
-from engine.routing import group_notifications
-from notifiers.base import NotifierError
-from notifiers.registry import build_notifier
-from notifiers.render import alertmanager_body, fingerprint
+from memalert.engine.alerting.routing import group_notifications
+from memalert.engine.core.model import NotifierConfig, Rule, RuleSet, Severity
+from memalert.notifiers.base import NotifierError
+from memalert.notifiers.registry import build_notifier
+from memalert.notifiers.render import alertmanager_body, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from notifier_kit import SmtpServer, WebhookServer, fired, free_port, note, resolved
 
-from engine.model import NotifierConfig, Severity
-from notifiers.apprise_notifier import AppriseNotifier, instantiate_plugin
-from notifiers.base import NotifierError, Transport
-from notifiers.registry import build_notifier
-from notifiers.render import TONE_COLOURS
+from memalert.engine.core.model import NotifierConfig, Severity
+from memalert.notifiers.apprise_notifier import AppriseNotifier, instantiate_plugin
+from memalert.notifiers.base import NotifierError, Transport
+from memalert.notifiers.registry import build_notifier
+from memalert.notifiers.render import TONE_COLOURS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -253,8 +253,8 @@ def test_throttle_is_off_and_timeouts_are_set() -> None:
 
 _LOADED_PLUGINS = """
 import sys
-from engine.model import NotifierConfig
-from notifiers.registry import build_notifier
+from memalert.engine.core.model import NotifierConfig
+from memalert.notifiers.registry import build_notifier
 urls = (
     "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7",
     "mailtos://alerts:pw@smtp.example.com?to=oncall@example.com",

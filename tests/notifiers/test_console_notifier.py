@@ -6,10 +6,10 @@ import io
 
 from notifier_kit import fired, note, resolved
 
-from engine.model import CONSOLE_NOTIFIER, NotifierConfig
-from notifiers.base import Redactor, Transport
-from notifiers.console import ConsoleNotifier
-from notifiers.registry import build_notifier, build_notifiers
+from memalert.engine.core.model import CONSOLE_NOTIFIER, NotifierConfig
+from memalert.notifiers.base import Redactor, Transport
+from memalert.notifiers.console import ConsoleNotifier
+from memalert.notifiers.registry import build_notifier, build_notifiers
 
 
 def test_writes_a_title_line_and_indented_alert_lines() -> None:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from notifier_kit import MiB, fired, note, resolved
 
-from engine.model import NotifierConfig
-from notifiers.file import JsonLinesFileNotifier
-from notifiers.registry import build_notifier
+from memalert.engine.core.model import NotifierConfig
+from memalert.notifiers.file import JsonLinesFileNotifier
+from memalert.notifiers.registry import build_notifier
 
 if TYPE_CHECKING:
     from pathlib import Path

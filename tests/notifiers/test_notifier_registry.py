@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 from notifier_kit import WebhookServer, fired, note
 
-from engine.model import NotifierConfig, Position
-from notifiers.base import DeliveryResult, NotifierError, Redactor, Transport, UrlResult
-from notifiers.registry import CompositeNotifier, build_notifier, build_notifiers
-from notifiers.testing import RecordingNotifier
+from memalert.engine.core.model import NotifierConfig, Position
+from memalert.notifiers.base import DeliveryResult, NotifierError, Redactor, Transport, UrlResult
+from memalert.notifiers.registry import CompositeNotifier, build_notifier, build_notifiers
+from memalert.notifiers.testing import RecordingNotifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

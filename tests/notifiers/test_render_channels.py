@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from notifier_kit import T0, MiB, fired, note, resolved
 
-from engine.model import AlertFired, Labels, Severity
-from notifiers.render import (
+from memalert.engine.core.model import AlertFired, Labels, Severity
+from memalert.notifiers.render import (
     TONE_COLOURS,
     notification_record,
     ordered,

@@ -1,0 +1,108 @@
+"""The pure evaluator: `evaluate(rules, samples, state, now) -> (state, events)`.
+
+Every rule runs once per evaluation over the series that stand at `now`
+(`memalert.engine.alerting.staleness`); each alert instance (rule name + sample labels) moves
+through its rule's state machine (`memalert.engine.alerting.transitions`). Instances whose series
+is gone are evaluated with no value, so they resolve rather than linger.
+
+Nothing here reads a clock, the environment or the network: live, dry-run and
+`memalert test` call this same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from memalert.engine.alerting.staleness import LOOKBACK_SECONDS, SeriesKey, current_series
+from memalert.engine.alerting.transitions import INACTIVE, InstanceState, RuleStep, Tick
+from memalert.engine.core.model import AlertEvent, Labels, RuleSet, Sample, Silence, matches_all
+
+# `InstanceState` and `LOOKBACK_SECONDS` belong to the state machine and to the
+# lookback rules; code that stores or replays evaluations finds them here too.
+__all__ = [
+    "LOOKBACK_SECONDS",
+    "EvalState",
+    "InstanceKey",
+    "InstanceState",
+    "evaluate",
+]
+
+InstanceKey = tuple[str, Labels]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalState:
+    instances: Mapping[InstanceKey, InstanceState] = field(default_factory=dict)
+    series: Mapping[SeriesKey, Sample] = field(default_factory=dict)
+
+
+def evaluate(
+    rules: RuleSet,
+    samples: Iterable[Sample],
+    state: EvalState,
+    now: float,
+    *,
+    silences: Sequence[Silence] = (),
+) -> tuple[EvalState, list[AlertEvent]]:
+    """Run every rule once at time `now`; return the next state and the transitions."""
+    series = current_series(state.series, samples, now)
+    by_metric: dict[str, list[Sample]] = {}
+    for sample in series.values():
+        group = by_metric.get(sample.metric)
+        if group is None:
+            by_metric[sample.metric] = [sample]
+        else:
+            group.append(sample)
+
+    tick = Tick(
+        now=now,
+        repeat_interval=rules.repeat_interval,
+        silences=[s for s in (*rules.silences, *silences) if s.active(now)],
+        series=series,
+    )
+    steps = {rule.name: RuleStep(rule, tick) for rule in rules.rules}
+    instances = dict(state.instances)
+    # Counted rather than collected: when every remembered instance had a value
+    # (the usual tick), the pass over the missing ones below is skipped.
+    evaluated = 0
+    for step in steps.values():
+        # Bound once per rule: the inner loop runs for every rule x series.
+        name, where, beyond, lowest, advance = (
+            step.rule.name,
+            step.rule.where,
+            step.beyond,
+            step.lowest,
+            step.advance,
+        )
+        for sample in by_metric.get(step.rule.metric, ()):
+            labels = sample.labels
+            if where and not matches_all(where, labels):
+                continue
+            key = (name, labels)
+            old = instances.get(key)
+            if old is None:
+                if not beyond(sample.value, lowest):
+                    continue  # the common case: nothing to remember, nothing to say
+                old = INACTIVE
+            else:
+                evaluated += 1
+            new = advance(old, labels, sample.value)
+            if new is None:
+                instances.pop(key, None)
+            elif new is not old:
+                instances[key] = new
+
+    if evaluated < len(state.instances):
+        # Instances whose series is gone this tick: no value, so their condition is false.
+        for key, old in state.instances.items():
+            missing_step = steps.get(key[0])
+            if missing_step is None:
+                del instances[key]  # the rule was removed by a reload
+            elif not missing_step.evaluates(key[1]):
+                new = missing_step.advance(old, key[1], None)
+                if new is None:
+                    del instances[key]
+                elif new is not old:
+                    instances[key] = new
+    return EvalState(instances=instances, series=series), tick.events

@@ -1,0 +1,91 @@
+"""One tick after sampling: detect -> evaluate -> route, shared by run, dry-run and test.
+
+The only thing that differs between live, replayed and unit-tested rules is
+where the samples come from; this class is the part they share, so a rule that
+passes `memalert test` behaves the same at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memalert.engine.alerting.evaluate import EvalState, evaluate
+from memalert.engine.alerting.routing import Notification, group_notifications
+from memalert.engine.core.model import AlertEvent, RuleSet, Sample, Silence
+from memalert.engine.trend.detector import TrendDetector
+
+# Metrics the trend detector produces; a target whose input already carries one
+# of them (a recorded detector output) is taken as given, not re-detected.
+DETECTOR_METRICS = frozenset(
+    {"leak_bytes", "leak_growth_bytes_per_hour", "leak_confidence", "time_to_limit_seconds"}
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TickResult:
+    at: float
+    samples: tuple[Sample, ...]
+    events: tuple[AlertEvent, ...]
+    notifications: tuple[Notification, ...]
+
+
+class Pipeline:
+    """Holds the evaluation state and the detector between ticks (one thread at a time)."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        detector: TrendDetector | None = None,
+        state: EvalState | None = None,
+    ) -> None:
+        self.ruleset = ruleset
+        # Replays skip the trend detector when no rule can see its output: it is
+        # most of a replay's cost, and its absence changes no alert. Live runs
+        # pass a detector explicitly so /leaks always has an answer.
+        if detector is None and rules_use_detector(ruleset):
+            detector = TrendDetector()
+        self.detector = detector
+        self.state = state if state is not None else EvalState()
+
+    def step(
+        self, now: float, samples: Sequence[Sample], *, silences: Sequence[Silence] = ()
+    ) -> TickResult:
+        detected = (
+            list(samples)
+            if self.detector is None
+            else with_detector_metrics(samples, self.detector)
+        )
+        self.state, events = evaluate(self.ruleset, detected, self.state, now, silences=silences)
+        return TickResult(
+            at=now,
+            samples=tuple(detected),
+            events=tuple(events),
+            notifications=tuple(group_notifications(self.ruleset, events)),
+        )
+
+
+# Template variables filled from detector metrics (messages.related_values).
+_DETECTOR_VARIABLES = ("growth", "confidence", "time_to_limit")
+
+
+def rules_use_detector(ruleset: RuleSet) -> bool:
+    """Whether any rule reads a detector metric, directly or in its summary.
+
+    The summary test is textual, so it errs on the side of running the detector.
+    """
+    return any(
+        rule.metric in DETECTOR_METRICS
+        or any(name in (rule.summary or "") for name in _DETECTOR_VARIABLES)
+        for rule in ruleset.rules
+    )
+
+
+def with_detector_metrics(samples: Sequence[Sample], detector: TrendDetector) -> list[Sample]:
+    """Add the trend detector's metrics for targets whose input does not carry them."""
+    given = {
+        s.target for s in samples if s.metric in DETECTOR_METRICS and "component" not in s.labels
+    }
+    raw = [s for s in samples if s.target not in given]
+    return [*samples, *detector.observe(raw)] if raw else list(samples)

@@ -1,0 +1,63 @@
+"""Route events to notifiers and group one tick's notifications per notifier (pure).
+
+A rule's own `notify` wins; otherwise routes are tried in order, the first
+match wins unless it says `continue: true` (Alertmanager's semantics); with no
+match, the built-in console notifier gets the alert so nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from memalert.engine.core.model import (
+    CONSOLE_NOTIFIER,
+    AlertEvent,
+    AlertPending,
+    RuleSet,
+    matches_all,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notification:
+    """Everything one notifier is sent for one tick: one message, many alerts."""
+
+    notifier: str
+    at: float
+    events: tuple[AlertEvent, ...]
+
+
+def notifiers_for(
+    ruleset: RuleSet, event: AlertEvent, rule_notify: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """Where one event goes; `rule_notify` is the event's rule's own `notify`, if any."""
+    if rule_notify is not None:
+        return rule_notify
+    matchable = {**event.labels, "severity": event.severity.label, "rule": event.rule}
+    chosen: list[str] = []
+    for route in ruleset.routes:
+        if matches_all(route.matchers, matchable):
+            chosen.extend(n for n in route.notify if n not in chosen)
+            if not route.continue_matching:
+                break
+    return tuple(chosen) or (CONSOLE_NOTIFIER,)
+
+
+def is_notifying(event: AlertEvent) -> bool:
+    """Pending is a state people may inspect, not a reason to page anyone."""
+    return not event.silenced and not isinstance(event, AlertPending)
+
+
+def group_notifications(ruleset: RuleSet, events: Iterable[AlertEvent]) -> list[Notification]:
+    """One Notification per notifier for the events of one tick, in event order."""
+    rule_notify = {rule.name: rule.notify for rule in ruleset.rules}
+    grouped: dict[str, list[AlertEvent]] = {}
+    at = 0.0
+    for event in events:
+        if not is_notifying(event):
+            continue
+        at = max(at, event.at)
+        for name in notifiers_for(ruleset, event, rule_notify.get(event.rule)):
+            grouped.setdefault(name, []).append(event)
+    return [Notification(notifier=name, at=at, events=tuple(evs)) for name, evs in grouped.items()]

@@ -1,0 +1,9 @@
+"""The `memalert` command line: argument parsing, commands, the daemon's process wrapper
+and exit codes.
+
+The top layer: nothing imports it.
+
+See docs/architecture.md for the layers and what each may import.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,129 @@
+"""The `memalert` command line (DESIGN §6). Errors print as FILE:LINE:COL, never tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from memalert.engine.cli.commands import add_daemon_commands
+from memalert.engine.core.errors import MemalertError, RuleFileError
+from memalert.engine.core.model import Severity
+from memalert.engine.replay.dryrun import run_dry_run
+from memalert.engine.replay.observations import read_observations
+from memalert.engine.replay.ruletest import run_test_files
+from memalert.engine.rules.load import check_paths, load_rules
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, reported without a traceback
+
+
+def _print(line: str) -> None:
+    print(line, flush=False)
+
+
+def _print_error(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    diagnostics = check_paths(args.rules)
+    for diagnostic in diagnostics:
+        _print_error(str(diagnostic))
+    if diagnostics:
+        _print_error(f"{len(diagnostics)} error(s)")
+        return 1
+    _print(f"ok: {', '.join(args.rules)}")
+    return 0
+
+
+def cmd_dry_run(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_rules(args.rules)
+        samples = read_observations(args.observations)
+    except MemalertError as exc:
+        _report(exc)
+        return 2
+    summary = run_dry_run(ruleset, samples, output_format=args.format, write=_print)
+    if args.fail_on and summary.worst_fired is not None:
+        return 1 if summary.worst_fired >= Severity.parse(args.fail_on) else 0
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    return run_test_files(args.testfiles, _print, _print_error)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from memalert.engine.live.record import run_record  # noqa: PLC0415 - the tracker loads only to record
+
+    return run_record(args.rules, out=args.out, duration=args.duration)
+
+
+def _report(exc: MemalertError) -> None:
+    diagnostics = getattr(exc, "diagnostics", None)
+    if diagnostics:
+        for diagnostic in diagnostics:
+            _print_error(str(diagnostic))
+    else:
+        _print_error(f"error: {exc}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memalert",
+        description="Memory leak detection and alerting from declarative YAML rules.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate rule files (exit 1 if invalid)")
+    check.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories")
+    check.set_defaults(handler=cmd_check)
+
+    dry = commands.add_parser("dry-run", help="replay observations through rules; send nothing")
+    dry.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories")
+    dry.add_argument("--observations", required=True, metavar="FILE", help="JSON Lines file")
+    dry.add_argument("--format", choices=("text", "json"), default="text")
+    dry.add_argument(
+        "--fail-on",
+        choices=("warning", "critical"),
+        help="exit 1 if an alert at or above this severity fired",
+    )
+    dry.set_defaults(handler=cmd_dry_run)
+
+    test = commands.add_parser("test", help="run promtool-style rule unit tests")
+    test.add_argument("testfiles", nargs="+", metavar="TESTFILE", help="test files or directories")
+    test.set_defaults(handler=cmd_test)
+
+    record = commands.add_parser("record", help="sample the rules' targets into observations")
+    record.add_argument("--rules", nargs="+", required=True, metavar="RULES", help="rule files")
+    record.add_argument("--out", required=True, metavar="FILE", help="JSON Lines ('-': stdout)")
+    record.add_argument("--duration", metavar="D", help="stop after D (e.g. 10m); default: Ctrl-C")
+    record.set_defaults(handler=cmd_record)
+
+    add_daemon_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except RuleFileError as exc:
+        _report(exc)
+        return 2
+    except MemalertError as exc:
+        _report(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0  # e.g. `memalert dry-run ... | head`
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        _print_error(f"memalert: internal error: {type(exc).__name__}: {exc}")
+        _print_error("this is a bug; please report it with the command you ran")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The socket side of the HTTP API: moves bytes between the network and `HttpApp`.
+
+Only transport concerns live here; what to answer is `memalert.engine.http.app`'s job.
+Safe by default: binds 127.0.0.1, refuses bodies over `MAX_BODY_BYTES` before
+reading them, times out idle or slow connections, caps concurrent connections,
+and answers even http.server's own refusals (a malformed request line,
+oversized headers) with a JSON error instead of its HTML page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from memalert.engine.http.app import (
+    MAX_BODY_BYTES,
+    HttpApp,
+    RateLimit,
+    Request,
+    Response,
+    error_response,
+)
+from memalert.engine.live.snapshot import SnapshotSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9464
+# A client idle or stalled this long loses its connection (and its thread).
+SOCKET_TIMEOUT_SECONDS = 10.0
+MAX_CONNECTIONS = 512
+# How often the accept loop checks for `close()`: the longest `close()` waits.
+SHUTDOWN_POLL_SECONDS = 0.1
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` (loopback) or `[::1]:PORT` -> (host, port); ValueError if bad."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"--listen expects HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}")
+    host = host.removeprefix("[").removesuffix("]") or DEFAULT_HOST
+    return host, int(port_text)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a scraper reuses its connection
+    server_version = "memalert"
+    sys_version = ""
+    timeout = SOCKET_TIMEOUT_SECONDS
+    server: _Server
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server answers a method without a do_<METHOD> with 501; every
+        # method goes to the app instead, which answers 405 with an Allow header.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def _dispatch(self) -> None:
+        if "transfer-encoding" in self.headers:
+            self.send_error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not chunks")
+            return
+        length_text = self.headers.get("content-length", "0").strip()
+        if not length_text.isdigit():
+            self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
+            return
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            # Not read: the connection closes instead, so its rest is never parsed.
+            self.send_error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body exceeds {MAX_BODY_BYTES} bytes"
+            )
+            return
+        request = Request(
+            method=self.command,
+            target=self.path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+        )
+        try:
+            response = self.server.app.handle(request)
+        except Exception:
+            log.exception("HTTP %s %s failed", self.command, self.path[:200])
+            response = error_response(500, "internal error; see the memalert log")
+        self._send(response)
+
+    def _send(self, response: Response, *, close: bool = False) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(response.body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals, as JSON; the connection closes after them."""
+        status = HTTPStatus(code)
+        # A request line it could not read leaves the version at HTTP/0.9, whose
+        # responses have no status line: say why in HTTP/1.0 instead.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        self._send(error_response(status.value, message or status.phrase), close=True)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The kernel's queue of connections not yet accepted: socketserver's 5 drops
+    # (and the client retries a second later) when many scrapers connect at once.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: HttpApp, family: socket.AddressFamily):
+        self.address_family = family
+        self.app = app
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Refused before a thread exists for it: overload cannot pile threads up.
+            refusal = error_response(503, "too many connections")
+            with contextlib.suppress(OSError):  # the client may be gone already
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(refusal.body), refusal.body)
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class ServerHandle:
+    """A running server: `port` is the bound port (useful after asking for port 0)."""
+
+    def __init__(self, server: _Server, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.host: str = str(server.server_address[0])
+        self.port: int = int(server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def close(self) -> None:
+        """Stop accepting, wait for the serving loop to end, release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=SOCKET_TIMEOUT_SECONDS)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(
+    source: SnapshotSource,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+    write_limit: RateLimit | None = None,
+) -> ServerHandle:
+    """Serve the API over `source` on a background thread; port 0 picks a free port.
+
+    `env` supplies MEMALERT_API_TOKEN (default: os.environ); without it the
+    API is read-only. Raises OSError when the address cannot be bound.
+    """
+    app = HttpApp.from_env(
+        source, os.environ if env is None else env, clock=clock, write_limit=write_limit
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = _Server((host, port), app, family)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        args=(SHUTDOWN_POLL_SECONDS,),
+        name="memalert-http",
+        daemon=True,
+    )
+    thread.start()
+    handle = ServerHandle(server, thread)
+    if not _is_loopback(host):
+        log.warning("the HTTP API listens on %s, beyond this machine", handle.url)
+    log.info("serving the HTTP API on %s", handle.url)
+    return handle

@@ -1,0 +1,71 @@
+"""Small parts of the live engine: default targets, notifier errors as diagnostics, counting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.model import RuleSet, TargetSpec
+from memalert.notifiers.base import DeliveryResult, Destinations, Notifier, NotifierError
+
+if TYPE_CHECKING:
+    from memalert.engine.alerting.routing import Notification
+
+
+HOST_TARGET = TargetSpec(name="host", kind="system")
+SELF_TARGET_NAME = "self"
+
+
+def default_targets() -> tuple[TargetSpec, ...]:
+    """DESIGN §4: a rule file without `targets` watches the host."""
+    return (HOST_TARGET,)
+
+
+def self_target_name(targets: Sequence[TargetSpec]) -> str:
+    """The name this process is watched under: its `self` target's, else "self"."""
+    return next((t.name for t in targets if t.kind == "self"), SELF_TARGET_NAME)
+
+
+def notifier_diagnostics(exc: NotifierError, ruleset: RuleSet) -> list[Diagnostic]:
+    """NotifierError lines as Diagnostics, placed at their notifier's entry when known."""
+    positions = [c.position for c in ruleset.notifiers.values() if c.position is not None]
+    where = ruleset.files[0] if ruleset.files else "."
+    diagnostics = []
+    for problem in exc.problems:
+        found = Diagnostic(file=where, line=1, col=1, message=problem)
+        for p in positions:
+            prefix = f"{p.file}:{p.line}:{p.col}: "
+            if problem.startswith(prefix):
+                message = problem.removeprefix(prefix)
+                found = Diagnostic(file=p.file, line=p.line, col=p.col, message=message)
+                break
+        diagnostics.append(found)
+    return diagnostics
+
+
+class CountingNotifier:
+    """Counts each send's outcome per notifier for the snapshot; sends through `inner`."""
+
+    def __init__(self, inner: Notifier, count: Callable[[str, str], object]) -> None:
+        self._inner = inner
+        self._count = count
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def destinations(self) -> Destinations:
+        return self._inner.destinations
+
+    def send(
+        self, notification: Notification, *, only: frozenset[int] | None = None
+    ) -> DeliveryResult:
+        try:
+            result = self._inner.send(notification, only=only)
+        except Exception:
+            self._count(notification.notifier, "failed")
+            raise
+        self._count(notification.notifier, "delivered" if result.ok else "failed")
+        return result

@@ -1,0 +1,259 @@
+"""Compiling one rule file: the shared checker state and the per-file walk.
+
+The schema has checked the shape; `memalert.engine.rules.items` checks what the shape
+cannot say, item by item. Each check guards its own types, so a file with
+schema errors still gets every other problem reported, and only entirely
+valid items are compiled into `memalert.engine.core.model` values.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.model import (
+    Matcher,
+    NotifierConfig,
+    Position,
+    Route,
+    Rule,
+    Silence,
+    TargetSpec,
+)
+from memalert.engine.core.secrets import mask, secret_spans
+from memalert.engine.core.units import UnitError, parse_duration, parse_size
+from memalert.engine.core.vocabulary import METRICS, Unit
+from memalert.engine.rules.items import (
+    compile_notifier,
+    compile_route,
+    compile_rule,
+    compile_silence,
+    compile_target,
+)
+from memalert.engine.rules.schemacheck import describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from memalert.engine.rules.yamlsource import Document, JsonPath
+
+
+@dataclass(kw_only=True)
+class CompiledFile:
+    """One file's compiled items, the names it declares and the names it refers to."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    targets: list[TargetSpec] = field(default_factory=list)
+    notifiers: list[NotifierConfig] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)
+    interval: float | None = None
+    repeat_interval: float | None = None
+    declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
+    notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
+    rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
+
+
+class FileCompiler:
+    """Collects one file's diagnostics and compiled items; `env` is None for `check`."""
+
+    def __init__(
+        self, doc: Document, invalid_items: frozenset[JsonPath], env: Mapping[str, str] | None
+    ) -> None:
+        self.doc = doc
+        self.env = env
+        self.out = CompiledFile(file=doc.file)
+        self._invalid_items = invalid_items
+        self._item: JsonPath = ()
+        self._failed_at = 0  # diagnostics count when the current item started
+
+    # -- reporting -------------------------------------------------------------
+
+    def error(self, path: JsonPath, message: str, *, key: bool = False) -> None:
+        pos = self.doc.position(path, key=key)
+        self.out.diagnostics.append(
+            Diagnostic(file=pos.file, line=pos.line, col=pos.col, message=message)
+        )
+
+    def start_item(self, path: JsonPath) -> None:
+        self._item = path
+        self._failed_at = len(self.out.diagnostics)
+
+    def item_ok(self) -> bool:
+        """True when neither the schema nor these checks found a problem in the item."""
+        fresh = len(self.out.diagnostics) == self._failed_at
+        return fresh and self._item not in self._invalid_items
+
+    def what(self, path: JsonPath) -> str:
+        return describe(self.doc.data, path)
+
+    # -- values ------------------------------------------------------------------
+
+    def duration(self, path: JsonPath, value: object, *, positive: bool = False) -> float | None:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return None  # the schema reported the type
+        seconds = self._parsed(path, parse_duration, value)
+        if seconds is None:
+            return None
+        if positive and seconds <= 0:
+            self.error(path, f"{self.what(path)} must be more than 0")
+            return None
+        return seconds
+
+    def threshold(self, path: JsonPath, value: object, metric: str) -> float | None:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return None
+        info = METRICS.get(metric)
+        unit = info.unit if info is not None else Unit.BYTES
+        if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
+            return self._parsed(path, parse_size, value)
+        if unit is Unit.SECONDS:
+            return self._parsed(path, parse_duration, value)
+        return self._plain_number(path, value, metric, unit)
+
+    def _parsed(
+        self, path: JsonPath, parse: Callable[[object], float], value: object
+    ) -> float | None:
+        try:
+            return parse(value)  # refuses non-finite and overflowing values itself
+        except UnitError as exc:
+            self.error(path, f"{self.what(path)}: {exc}")
+            return None
+
+    def _plain_number(self, path: JsonPath, value: object, metric: str, unit: Unit) -> float | None:
+        bounds = {Unit.RATIO: (0.0, 1.0), Unit.PERCENT: (0.0, 100.0)}.get(unit)
+        example = {Unit.RATIO: "0.8 for 80%", Unit.PERCENT: "25 for 25%"}.get(unit, "100")
+        if not isinstance(value, int | float) or not _finite(value):
+            self.error(
+                path,
+                f"{self.what(path)}: {metric} is a plain number ({unit.value}); "
+                f"write e.g. {example}, not {_clipped(value)}",
+            )
+            return None
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            self.error(
+                path,
+                f"{self.what(path)}: {metric} is a {unit.value}; "
+                f"{_clipped(value)} is out of range (write e.g. {example})",
+            )
+            return None
+        return float(value)
+
+    def matchers(self, path: JsonPath, value: object) -> tuple[Matcher, ...]:
+        if not isinstance(value, dict):
+            return ()
+        found: list[Matcher] = []
+        for label, pattern in value.items():
+            if not isinstance(pattern, str):
+                continue
+            if pattern in ("", "!"):
+                self.error(
+                    (*path, label),
+                    f"{self.what((*path, label))}: an empty pattern "
+                    "can never match; use '*' for any value",
+                )
+                continue
+            found.append(Matcher.compile(label, pattern))
+        return tuple(found)
+
+    def names(self, path: JsonPath, value: object) -> tuple[str, ...]:
+        """A list of notifier names, each remembered for the cross-file check."""
+        if not isinstance(value, list):
+            return ()
+        for i, name in enumerate(value):
+            if isinstance(name, str):
+                self.out.notifier_refs.append((name, self.doc.position((*path, i))))
+        return tuple(n for n in value if isinstance(n, str))
+
+    def declare(self, kind: str, name: object, path: JsonPath, *, key: bool = False) -> None:
+        if isinstance(name, str):
+            self.out.declared.append((kind, name, self.doc.position(path, key=key)))
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _clipped(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def compile_file(
+    doc: Document,
+    schema_error_paths: Iterable[JsonPath] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+) -> CompiledFile:
+    """Check the meaning of one rule file and compile its valid items.
+
+    `schema_error_paths` are where the schema found problems; items under them
+    are checked but not compiled, since their types cannot be trusted. With
+    `env`, `${VAR}` in target selectors is expanded (notifier URLs never are:
+    the notifier layer expands them when it sends).
+    """
+    c = FileCompiler(doc, frozenset(tuple(p[:2]) for p in schema_error_paths), env)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if "interval" in data:
+        c.out.interval = c.duration(("interval",), data["interval"], positive=True)
+    if "repeat_interval" in data:
+        c.out.repeat_interval = c.duration(
+            ("repeat_interval",), data["repeat_interval"], positive=True
+        )
+    for section, compile_item in _SECTIONS.items():
+        items = data.get(section)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    c.start_item((section, i))
+                    compile_item(c, (section, i), item)
+    notifiers = data.get("notifiers")
+    if isinstance(notifiers, dict):
+        for name, body in notifiers.items():
+            c.start_item(("notifiers", name))
+            compile_notifier(c, name, body)
+    _literal_secrets(c)
+    return c.out
+
+
+def _literal_secrets(c: FileCompiler) -> None:
+    """Scan the text, not the data: a token in a comment is committed just the same."""
+    text = c.doc.text
+    spans = secret_spans(text)
+    if not spans:
+        return
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    reported_until = -1
+    for span in spans:
+        if span.start < reported_until:
+            continue  # one secret matched by two patterns (slack://xoxb-...) is one problem
+        reported_until = span.end
+        line = bisect.bisect_right(line_starts, span.secret_start)
+        col = span.secret_start - line_starts[line - 1] + 1
+        shown = mask(text[span.start : span.end])
+        c.out.diagnostics.append(
+            Diagnostic(
+                file=c.doc.file,
+                line=line,
+                col=col,
+                message=f"literal secret: {span.kind} ({shown}); keep it in an environment "
+                "variable and write ${VAR} here instead",
+            )
+        )
+
+
+_SECTIONS = {
+    "rules": compile_rule,
+    "targets": compile_target,
+    "routes": compile_route,
+    "silences": compile_silence,
+}

@@ -1,0 +1,338 @@
+"""One compile function per item of a rule file: rule, target, notifier, route, silence.
+
+Each checks what the schema cannot (units, threshold order, `recover` on the
+right side, metric names, labels a metric never carries, templates, regular
+expressions, times), reports through the FileCompiler, and appends a compiled
+memalert.engine.core.model value only when the item is entirely valid.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
+from memalert.engine.core.secrets import VariableError, expand, reference_errors
+from memalert.engine.core.units import format_bytes
+from memalert.engine.core.vocabulary import METRICS
+from memalert.engine.rules.schemacheck import did_you_mean
+from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from memalert.engine.rules.compile import FileCompiler
+    from memalert.engine.rules.yamlsource import JsonPath
+
+_LEVELS = ("warning", "critical")
+_SELECTORS = ("process", "pid", "pidfile", "self", "system", "cgroup")
+# Rule labels become alert labels and template variables: they must not shadow ours.
+_RESERVED_LABELS = TEMPLATE_VARIABLES | {"rule", "severity"}
+_log = logging.getLogger(__name__)
+
+
+def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
+    c.declare("rule", item.get("name"), (*path, "name"))
+    metric = item.get("metric")
+    if isinstance(metric, str) and metric not in METRICS:
+        c.error(
+            (*path, "metric"),
+            f"unknown metric {metric!r} in {c.what(path)}{did_you_mean(metric, METRICS)}",
+        )
+    metric = metric if isinstance(metric, str) else ""
+    direction = "above" if "above" in item else "below"
+    thresholds = _levels(c, (*path, direction), item.get(direction), metric)
+    _check_order(c, path=(*path, direction), metric=metric, direction=direction, levels=thresholds)
+    recover = _levels(c, (*path, "recover"), item.get("recover"), metric)
+    _check_recover(
+        c, path=path, metric=metric, direction=direction, thresholds=thresholds, recover=recover
+    )
+    where = c.matchers((*path, "where"), item.get("where"))
+    _check_where(c, (*path, "where"), metric, item.get("where"))
+    labels = _mapping(item.get("labels"))
+    for label in labels:
+        if label in _RESERVED_LABELS:
+            c.error(
+                (*path, "labels", label),
+                f"label {label!r} in {c.what(path)} is reserved: memalert sets it",
+                key=True,
+            )
+    summary = item.get("summary")
+    if isinstance(summary, str):
+        for problem in template_errors(summary, extra_vars=labels):
+            c.error((*path, "summary"), f"{c.what((*path, 'summary'))}: {problem}")
+    notify = c.names((*path, "notify"), item.get("notify")) if "notify" in item else None
+    for_seconds = c.duration((*path, "for"), item.get("for", 0))
+    keep_firing = c.duration((*path, "keep_firing_for"), item.get("keep_firing_for", 0))
+    if c.item_ok() and for_seconds is not None and keep_firing is not None and thresholds:
+        c.out.rules.append(
+            Rule(
+                name=str(item.get("name")),
+                metric=metric,
+                direction=direction,
+                thresholds=thresholds,
+                recover=recover or {},
+                where=where,
+                for_seconds=for_seconds,
+                keep_firing_for_seconds=keep_firing,
+                labels={str(k): str(v) for k, v in labels.items()},
+                summary=summary if isinstance(summary, str) else None,
+                notify=notify,
+                position=c.doc.position(path),
+            )
+        )
+
+
+def _levels(c: FileCompiler, path: JsonPath, value: object, metric: str) -> dict[Severity, float]:
+    if not isinstance(value, dict):
+        return {}
+    levels: dict[Severity, float] = {}
+    for level in _LEVELS:
+        if level in value:
+            number = c.threshold((*path, level), value[level], metric)
+            if number is not None:
+                levels[Severity.parse(level)] = number
+    return levels
+
+
+def _shown(metric: str, value: float) -> str:
+    # An unknown metric (reported separately) had its thresholds read as sizes.
+    return format_value(metric, value) if metric in METRICS else format_bytes(value)
+
+
+def _check_order(
+    c: FileCompiler,
+    *,
+    path: JsonPath,
+    metric: str,
+    direction: str,
+    levels: Mapping[Severity, float],
+) -> None:
+    warning, critical = levels.get(Severity.WARNING), levels.get(Severity.CRITICAL)
+    if warning is None or critical is None:
+        return
+    if direction == "above" and not warning < critical:
+        relation = "below"
+    elif direction == "below" and not warning > critical:
+        relation = "above"
+    else:
+        return
+    c.error(
+        (*path, "critical"),
+        f"thresholds in the wrong order in {c.what(path[:2])}: for "
+        f"{direction}, warning ({_shown(metric, warning)}) must be {relation} critical "
+        f"({_shown(metric, critical)})",
+    )
+
+
+def _check_recover(
+    c: FileCompiler,
+    *,
+    path: JsonPath,
+    metric: str,
+    direction: str,
+    thresholds: Mapping[Severity, float],
+    recover: Mapping[Severity, float],
+) -> None:
+    for level, value in recover.items():
+        at = (*path, "recover", level.label)
+        limit = thresholds.get(level)
+        if limit is None:
+            c.error(
+                at,
+                f"{c.what(at)}: there is no {level.label} threshold in "
+                f"'{direction}' to recover from",
+            )
+        elif (direction == "above" and value >= limit) or (direction == "below" and value <= limit):
+            side = "below" if direction == "above" else "above"
+            c.error(
+                at,
+                f"{c.what(at)} ({_shown(metric, value)}) must be {side} the "
+                f"{level.label} threshold ({_shown(metric, limit)}): an alert leaves a level "
+                f"only when the value is back {side} `recover`",
+            )
+
+
+def _check_where(c: FileCompiler, path: JsonPath, metric: str, where: object) -> None:
+    info = METRICS.get(metric)
+    if info is None or not isinstance(where, dict):
+        return
+    carried = ", ".join(sorted(info.labels))
+    for label, pattern in where.items():
+        negated = isinstance(pattern, str) and pattern.startswith("!")
+        if label not in info.labels and not negated:
+            c.error(
+                (*path, label),
+                f"'where' label {label!r} in {c.what(path[:2])} can never "
+                f"match: {metric} samples carry only {carried}",
+                key=True,
+            )
+
+
+def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
+    c.declare("target", item.get("name"), (*path, "name"))
+    process = _mapping(item.get("process"))
+    for key in ("name", "cmdline"):
+        pattern = process.get(key)
+        if isinstance(pattern, str):
+            try:
+                re.compile(pattern)
+            # Pathological patterns fail beyond re.error: `a{99999999999}`, 1,000 `(`.
+            except (re.error, OverflowError, RecursionError) as exc:
+                at = (*path, "process", key)
+                c.error(at, f"{c.what(at)} is not a valid regular expression: {exc}")
+    for key in ("pidfile", "cgroup", "pid"):
+        if isinstance(item.get(key), str):
+            for problem in reference_errors(item[key]):
+                c.error((*path, key), f"{c.what((*path, key))}: {problem}")
+    kinds = [k for k in _SELECTORS if k in item]
+    if not (c.item_ok() and len(kinds) == 1 and isinstance(item.get("name"), str)):
+        return
+    selectors = {key: item.get(key) for key in ("pid", "pidfile", "cgroup")}
+    if c.env is not None:
+        try:
+            selectors = {
+                k: expand(v, c.env) if isinstance(v, str) else v for k, v in selectors.items()
+            }
+        except VariableError as exc:
+            # Defaults name targets by environment variables that a host may
+            # not set (MEMALERT_PIDFILE): such a target is simply not watched.
+            _log.warning("target %r is not watched: %s", item["name"], exc)
+            return
+    pid = _pid(c, (*path, "pid"), selectors["pid"])
+    if "pid" in item and pid is None and c.env is not None:
+        return
+    c.out.targets.append(
+        TargetSpec(
+            name=item["name"],
+            kind=kinds[0],
+            pid=pid,
+            pidfile=selectors["pidfile"],
+            name_pattern=process.get("name"),
+            cmdline_pattern=process.get("cmdline"),
+            cgroup=selectors["cgroup"],
+            children=bool(item.get("children", False)),
+            position=c.doc.position(path),
+        )
+    )
+
+
+def _pid(c: FileCompiler, path: JsonPath, value: object) -> int | None:
+    """An int pid; a `${VAR}` is None until there is an environment to expand it from."""
+    if isinstance(value, int) or value is None:
+        return value
+    text = str(value).strip()
+    if c.env is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        c.error(path, f"{c.what(path)} expands to {text!r}, which is not a process id")
+        return None
+    return int(text)
+
+
+def compile_notifier(c: FileCompiler, name: str, body: object) -> None:
+    path: JsonPath = ("notifiers", name)
+    c.declare("notifier", name, path, key=True)
+    urls = body.get("urls") if isinstance(body, dict) else None
+    if not isinstance(urls, list):
+        return
+    for i, url in enumerate(urls):
+        if not isinstance(url, str):
+            continue
+        at = (*path, "urls", i)
+        problems = reference_errors(url)
+        for problem in problems:
+            c.error(at, f"{c.what(at)}: {problem}")
+        if not problems and "://" not in url and not re.fullmatch(r"(\$\{\w+\})+", url):
+            c.error(
+                at,
+                f"{c.what(at)} is not a URL: expected scheme://..., such as "
+                "slack://, mailtos://, json:// or console://",
+            )
+    if c.item_ok() and urls and all(isinstance(u, str) for u in urls):
+        c.out.notifiers.append(
+            NotifierConfig(name=name, urls=tuple(urls), position=c.doc.position(path))
+        )
+
+
+def compile_route(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
+    match = item.get("match", {})
+    matchers = c.matchers((*path, "match"), match)
+    _check_alert_matchers(c, (*path, "match"), match)
+    notify = c.names((*path, "notify"), item.get("notify"))
+    if c.item_ok() and notify:
+        c.out.routes.append(
+            Route(
+                matchers=matchers,
+                notify=notify,
+                continue_matching=bool(item.get("continue", False)),
+                position=c.doc.position(path),
+            )
+        )
+
+
+def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> None:
+    """Routes and silences match alert labels: `severity` and `rule` have known values."""
+    if not isinstance(match, dict):
+        return
+    severity = match.get("severity")
+    if isinstance(severity, str) and severity not in ("", "!"):
+        glob = severity.removeprefix("!")
+        if not any(fnmatch.fnmatchcase(level, glob) for level in _LEVELS):
+            c.error(
+                (*path, "severity"),
+                f"{c.what((*path, 'severity'))}: {severity!r} matches "
+                f"no severity; use warning or critical{did_you_mean(glob, _LEVELS)}",
+            )
+    rule = match.get("rule")
+    if isinstance(rule, str) and rule and not rule.startswith("!"):
+        c.out.rule_refs.append((rule, c.doc.position((*path, "rule"))))
+
+
+def compile_silence(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
+    match = item.get("match")
+    matchers = c.matchers((*path, "match"), match)
+    _check_alert_matchers(c, (*path, "match"), match)
+    starts = _time(c, (*path, "starts"), item.get("starts"))
+    ends = _time(c, (*path, "ends"), item.get("ends"))
+    if starts is not None and ends is not None and ends <= starts:
+        c.error((*path, "ends"), f"{c.what(path)} ends before it starts")
+    if c.item_ok() and starts is not None and ends is not None and matchers:
+        comment, author = str(item.get("comment", "")), str(item.get("author", ""))
+        identity = json.dumps([sorted(_mapping(match).items()), starts, ends, comment, author])
+        c.out.silences.append(
+            Silence(
+                matchers=matchers,
+                starts=starts,
+                ends=ends,
+                comment=comment,
+                author=author,
+                id=hashlib.sha256(identity.encode()).hexdigest()[:16],
+            )
+        )
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _time(c: FileCompiler, path: JsonPath, value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        c.error(
+            path,
+            f"{c.what(path)}: {value!r} is not an RFC 3339 time with a time zone, "
+            "such as 2026-12-01T00:00:00Z",
+        )
+        return None
+    return moment.timestamp()

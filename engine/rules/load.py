@@ -1,0 +1,174 @@
+"""Rule files: find them, load them, check every problem, merge them into one RuleSet.
+
+`check_paths` reports every problem in every file as a Diagnostic
+(FILE:LINE:COL: message) and never raises for bad input; `load_rules` returns
+the compiled RuleSet or raises RuleFileError with the same diagnostics.
+
+Several files merge: rules, targets, notifiers, routes (in file order) and
+silences are concatenated; `interval` and `repeat_interval` are the smallest
+given. Rule, target and notifier names must be unique across all files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memalert.engine.core.errors import Diagnostic, RuleFileError
+from memalert.engine.core.model import (
+    CONSOLE_NOTIFIER,
+    DEFAULT_INTERVAL,
+    DEFAULT_REPEAT_INTERVAL,
+    Position,
+    RuleSet,
+)
+from memalert.engine.rules.compile import CompiledFile, compile_file
+from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
+from memalert.engine.rules.yamlsource import load_yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
+TEST_FILE_KEY = "rule_files"  # the top-level key of a `memalert test` file
+
+
+def check_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
+    """Every problem in the rule files at `paths` (files or directories); [] when valid."""
+    diagnostics, _ = _load(paths, env=None)
+    return diagnostics
+
+
+def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None = None) -> RuleSet:
+    """Load, check and merge rule files; raise RuleFileError listing every problem.
+
+    With `env` (the daemon), `${VAR}` in target selectors (pid, pidfile, cgroup)
+    is expanded, and a target whose variable is unset is left out. Notifier URLs
+    stay raw either way: they are expanded when a notification is sent.
+    """
+    diagnostics, ruleset = _load(paths, env=env)
+    if ruleset is not None:
+        return ruleset
+    if not diagnostics:
+        where = str(paths[0]) if paths else "."
+        diagnostics = [Diagnostic(file=where, line=1, col=1, message="no rule files found")]
+    raise RuleFileError(diagnostics)
+
+
+def _load(
+    paths: Sequence[str | Path], *, env: Mapping[str, str] | None
+) -> tuple[list[Diagnostic], RuleSet | None]:
+    diagnostics: list[Diagnostic] = []
+    compiled: list[CompiledFile] = []
+    for file, explicit in _rule_files(paths, diagnostics):
+        try:
+            doc = load_yaml(file)
+        except RuleFileError as exc:
+            diagnostics.extend(exc.diagnostics)
+            continue
+        if isinstance(doc.data, dict) and TEST_FILE_KEY in doc.data:
+            # Rule unit tests live beside rule files; `memalert test` checks them.
+            if explicit:
+                diagnostics.append(
+                    _at(
+                        doc.position([TEST_FILE_KEY], key=True),
+                        "this is a rule unit-test file (it has `rule_files`): "
+                        "run it with `memalert test`",
+                    )
+                )
+            continue
+        schema_problems, schema_paths = schema_diagnostics(doc)
+        result = compile_file(doc, schema_paths, env=env)
+        diagnostics += schema_problems + result.diagnostics
+        compiled.append(result)
+    diagnostics += _cross_file_problems(compiled)
+    unique = sorted(set(diagnostics))
+    if unique or not compiled:
+        return unique, None
+    return [], _merge(compiled)
+
+
+def _rule_files(
+    paths: Sequence[str | Path], diagnostics: list[Diagnostic]
+) -> list[tuple[str, bool]]:
+    """(file, given explicitly) for each path, directories expanded; each file once."""
+    found: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+
+    def add(file: str, *, explicit: bool) -> None:
+        key = os.path.realpath(file)
+        if key not in seen:
+            seen.add(key)
+            found.append((file, explicit))
+
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            add(str(given), explicit=True)
+            continue
+        inside = _files_under(path)
+        if not inside:
+            message = "no rule files (*.yaml, *.yml) in this directory"
+            diagnostics.append(Diagnostic(file=str(given), line=1, col=1, message=message))
+        for file in inside:
+            add(file, explicit=False)
+    return found
+
+
+def _files_under(directory: Path) -> list[str]:
+    """Rule files below `directory`, sorted; hidden entries and symlinked dirs skipped."""
+    files: list[str] = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files.extend(
+            str(Path(root) / name)
+            for name in names
+            if name.endswith(RULE_FILE_SUFFIXES) and not name.startswith(".")
+        )
+    return sorted(files, key=lambda f: Path(f).parts)
+
+
+def _at(position: Position, message: str) -> Diagnostic:
+    return Diagnostic(file=position.file, line=position.line, col=position.col, message=message)
+
+
+def _cross_file_problems(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    first: dict[tuple[str, str], Position] = {}
+    for result in compiled:
+        for kind, name, position in result.declared:
+            earlier = first.setdefault((kind, name), position)
+            if earlier is not position:
+                where = f"{earlier.file}:{earlier.line}:{earlier.col}"
+                problems.append(
+                    _at(position, f"duplicate {kind} name {name!r} (first defined at {where})")
+                )
+    notifiers = {name for (kind, name) in first if kind == "notifier"} | {CONSOLE_NOTIFIER}
+    rules = [name for (kind, name) in first if kind == "rule"]
+    for result in compiled:
+        for name, position in result.notifier_refs:
+            if name not in notifiers:
+                hint = did_you_mean(name, notifiers) or "; declare it under `notifiers:`"
+                problems.append(_at(position, f"unknown notifier {name!r}{hint}"))
+        for pattern, position in result.rule_refs:
+            if not any(fnmatch.fnmatchcase(rule, pattern) for rule in rules):
+                hint = did_you_mean(pattern, rules)
+                problems.append(_at(position, f"no rule is named {pattern!r}{hint}"))
+    return problems
+
+
+def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
+    intervals = [r.interval for r in compiled if r.interval is not None]
+    repeats = [r.repeat_interval for r in compiled if r.repeat_interval is not None]
+    return RuleSet(
+        rules=tuple(rule for r in compiled for rule in r.rules),
+        interval=min(intervals, default=DEFAULT_INTERVAL),
+        targets=tuple(target for r in compiled for target in r.targets),
+        notifiers={n.name: n for r in compiled for n in r.notifiers},
+        routes=tuple(route for r in compiled for route in r.routes),
+        repeat_interval=min(repeats, default=DEFAULT_REPEAT_INTERVAL),
+        silences=tuple(silence for r in compiled for silence in r.silences),
+        files=tuple(r.file for r in compiled),
+    )

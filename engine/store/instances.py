@@ -1,0 +1,113 @@
+"""Alert instances in the state file, as statements on an open connection.
+
+`memalert.engine.store.state.StateStore` decides which instances changed since its last
+commit and runs these inside the tick's transaction; the row layout and its
+decoding read in one place here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from memalert.engine.alerting.evaluate import EvalState, InstanceKey, InstanceState
+from memalert.engine.core.model import Severity
+from memalert.engine.core.model import fingerprint as instance_fingerprint
+from memalert.engine.store.codec import PayloadError, decode_labels, encode_labels
+from memalert.engine.store.records import StoredAlert
+from memalert.engine.store.schema import StateStoreError
+
+# Pairs of InstanceState (active_since, hold_since) are stored per level:
+# warning_*, critical_*. test_store checks every InstanceState field survives.
+_SELECT = (
+    "SELECT rule, labels, fingerprint, warning_since, critical_since, firing, firing_since,"
+    " warning_hold_since, critical_hold_since, last_notified, last_value, updated_at"
+    " FROM alert_instances ORDER BY rule, labels"
+)
+_UPSERT = (
+    "INSERT INTO alert_instances (rule, labels, fingerprint, warning_since, critical_since,"
+    " firing, firing_since, warning_hold_since, critical_hold_since, last_notified,"
+    " last_value, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (rule, labels) DO UPDATE SET warning_since = excluded.warning_since,"
+    " critical_since = excluded.critical_since, firing = excluded.firing,"
+    " firing_since = excluded.firing_since, warning_hold_since = excluded.warning_hold_since,"
+    " critical_hold_since = excluded.critical_hold_since,"
+    " last_notified = excluded.last_notified, last_value = excluded.last_value,"
+    " updated_at = excluded.updated_at"
+)
+
+
+def read_all(conn: sqlite3.Connection, path: Path) -> list[StoredAlert]:
+    """Every stored instance; a row that cannot be decoded is an error naming `path`."""
+    return [_stored_alert(row, path) for row in conn.execute(_SELECT).fetchall()]
+
+
+def upsert(
+    conn: sqlite3.Connection,
+    changed: Iterable[tuple[InstanceKey, InstanceState]],
+    state: EvalState,
+    rule_metrics: Mapping[str, str],
+    now: float,
+) -> None:
+    """Write `changed`; each row carries its rule metric's current value from `state.series`."""
+    conn.executemany(_UPSERT, (_row(k, i, state, rule_metrics, now) for k, i in changed))
+
+
+def delete(conn: sqlite3.Connection, removed: Iterable[InstanceKey]) -> None:
+    conn.executemany(
+        "DELETE FROM alert_instances WHERE rule = ? AND labels = ?",
+        ((rule, encode_labels(labels)) for rule, labels in removed),
+    )
+
+
+def _stored_alert(row: tuple[Any, ...], path: Path) -> StoredAlert:
+    rule, labels_json = row[0], row[1]
+    try:
+        labels = decode_labels(labels_json)
+        firing = None if row[5] is None else Severity.parse(row[5])
+    except (PayloadError, KeyError) as exc:
+        raise StateStoreError(
+            f"state file {path}: alert instance {rule!r} {labels_json}: {exc}"
+        ) from exc
+    return StoredAlert(
+        rule=rule,
+        labels=labels,
+        fingerprint=row[2],
+        state=InstanceState(
+            active_since=(row[3], row[4]),
+            firing=firing,
+            firing_since=row[6],
+            hold_since=(row[7], row[8]),
+            last_notified=row[9],
+        ),
+        last_value=row[10],
+        updated_at=row[11],
+    )
+
+
+def _row(
+    key: InstanceKey,
+    inst: InstanceState,
+    state: EvalState,
+    rule_metrics: Mapping[str, str],
+    now: float,
+) -> tuple[Any, ...]:
+    rule, labels = key
+    metric = rule_metrics.get(rule)
+    sample = None if metric is None else state.series.get((metric, labels))
+    return (
+        rule,
+        encode_labels(labels),
+        instance_fingerprint(rule, labels),
+        inst.active_since[0],
+        inst.active_since[1],
+        None if inst.firing is None else inst.firing.label,
+        inst.firing_since,
+        inst.hold_since[0],
+        inst.hold_since[1],
+        inst.last_notified,
+        None if sample is None else sample.value,
+        now,
+    )
