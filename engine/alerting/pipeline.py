@@ -45,7 +45,7 @@ class Pipeline:
         # most of a replay's cost, and its absence changes no alert. Live runs
         # pass a detector explicitly so /leaks always has an answer.
         if detector is None and rules_use_detector(ruleset):
-            detector = TrendDetector()
+            detector = TrendDetector.for_ruleset(ruleset)
         self.detector = detector
         self.state = state if state is not None else EvalState()
 

@@ -135,6 +135,18 @@ def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> boo
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DetectorSettings:
+    """A `detector:` section: the sensitivity preset and expert overrides by field name.
+
+    The trend detector turns these into its parameters (docs/leak-detection.md).
+    """
+
+    sensitivity: str = "normal"
+    overrides: tuple[tuple[str, float], ...] = ()
+    position: Position | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TargetSpec:
     """What the tracker samples: exactly one of the selector fields is set."""
 
@@ -146,6 +158,7 @@ class TargetSpec:
     cmdline_pattern: str | None = None
     cgroup: str | None = None
     children: bool = False
+    detector: DetectorSettings | None = None  # the target's or its file's section
     position: Position | None = None
 
 
@@ -215,6 +228,8 @@ class RuleSet:
     routes: tuple[Route, ...] = ()
     repeat_interval: float = DEFAULT_REPEAT_INTERVAL
     silences: tuple[Silence, ...] = ()
+    # For series of targets no file declares (replays, the default host).
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
     files: tuple[str, ...] = ()
 
 

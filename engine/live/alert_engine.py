@@ -90,7 +90,7 @@ class AlertEngine:
         self._sleep = sleep
         self._tick_lock = threading.Lock()  # one tick (or reload) at a time
         self._figures = EngineFigures(started_at=clock(), interval=ruleset.interval)
-        self._trend = TrendDetector()
+        self._trend = TrendDetector()  # configured from the rules by `_use`
         self._pipeline = Pipeline(ruleset, detector=self._trend, state=store.load_state())
         self._use(ruleset)
         counting = self._figures.counting(notifiers)
@@ -330,6 +330,7 @@ class AlertEngine:
         return diagnostics
 
     def _use(self, ruleset: RuleSet) -> None:
+        self._trend.configure_for(ruleset)
         self._targets = ruleset.targets or default_targets()
         self._self_target = self_target_name(ruleset.targets)
         self._self_targets = frozenset(t.name for t in ruleset.targets if t.kind == "self") | (

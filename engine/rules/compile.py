@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic
 from memalert.engine.core.model import (
+    DetectorSettings,
     Matcher,
     NotifierConfig,
     Position,
@@ -27,6 +28,7 @@ from memalert.engine.core.model import (
 from memalert.engine.core.secrets import mask, secret_spans
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
 from memalert.engine.core.vocabulary import METRICS, Unit
+from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.items import (
     compile_notifier,
     compile_route,
@@ -55,6 +57,7 @@ class CompiledFile:
     silences: list[Silence] = field(default_factory=list)
     interval: float | None = None
     repeat_interval: float | None = None
+    detector: DetectorSettings | None = None
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
     rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
@@ -209,6 +212,8 @@ def compile_file(
         c.out.repeat_interval = c.duration(
             ("repeat_interval",), data["repeat_interval"], positive=True
         )
+    if "detector" in data:
+        c.out.detector = compile_detector(c, ("detector",), data["detector"])
     for section, compile_item in _SECTIONS.items():
         items = data.get(section)
         if isinstance(items, list):

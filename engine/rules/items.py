@@ -20,6 +20,7 @@ from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Si
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
 from memalert.engine.core.units import format_bytes
 from memalert.engine.core.vocabulary import METRICS
+from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
 
@@ -190,6 +191,9 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
         if isinstance(item.get(key), str):
             for problem in reference_errors(item[key]):
                 c.error((*path, key), f"{c.what((*path, key))}: {problem}")
+    detector = (
+        compile_detector(c, (*path, "detector"), item["detector"]) if "detector" in item else None
+    )
     kinds = [k for k in _SELECTORS if k in item]
     if not (c.item_ok() and len(kinds) == 1 and isinstance(item.get("name"), str)):
         return
@@ -217,6 +221,7 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
             cmdline_pattern=process.get("cmdline"),
             cgroup=selectors["cgroup"],
             children=bool(item.get("children", False)),
+            detector=detector,
             position=c.doc.position(path),
         )
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from memalert.engine.core.model import (
     CONSOLE_NOTIFIER,
     DEFAULT_INTERVAL,
     DEFAULT_REPEAT_INTERVAL,
+    DetectorSettings,
     Position,
     RuleSet,
 )
@@ -145,6 +147,7 @@ def _cross_file_problems(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
                 problems.append(
                     _at(position, f"duplicate {kind} name {name!r} (first defined at {where})")
                 )
+    problems.extend(_detector_disagreements(compiled))
     notifiers = {name for (kind, name) in first if kind == "notifier"} | {CONSOLE_NOTIFIER}
     rules = [name for (kind, name) in first if kind == "rule"]
     for result in compiled:
@@ -159,16 +162,45 @@ def _cross_file_problems(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
     return problems
 
 
+def _detector_disagreements(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
+    """Files' `detector:` sections also cover undeclared targets, so they must agree."""
+    sections = [r.detector for r in compiled if r.detector is not None]
+    problems = []
+    for later in sections[1:]:
+        first = sections[0]
+        if (later.sensitivity, later.overrides) != (first.sensitivity, first.overrides):
+            assert first.position is not None
+            assert later.position is not None
+            where = f"{first.position.file}:{first.position.line}:{first.position.col}"
+            problems.append(
+                _at(
+                    later.position,
+                    f"detector: differs from the one at {where}; it also applies to targets no "
+                    "file declares, so set it once (a target's own `detector:` may differ)",
+                )
+            )
+    return problems
+
+
 def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
     intervals = [r.interval for r in compiled if r.interval is not None]
     repeats = [r.repeat_interval for r in compiled if r.repeat_interval is not None]
+    detectors = [r.detector for r in compiled if r.detector is not None]
     return RuleSet(
         rules=tuple(rule for r in compiled for rule in r.rules),
         interval=min(intervals, default=DEFAULT_INTERVAL),
-        targets=tuple(target for r in compiled for target in r.targets),
+        # A target without a `detector:` of its own takes its file's section.
+        targets=tuple(
+            target
+            if target.detector is not None or r.detector is None
+            else replace(target, detector=r.detector)
+            for r in compiled
+            for target in r.targets
+        ),
         notifiers={n.name: n for r in compiled for n in r.notifiers},
         routes=tuple(route for r in compiled for route in r.routes),
         repeat_interval=min(repeats, default=DEFAULT_REPEAT_INTERVAL),
         silences=tuple(silence for r in compiled for silence in r.silences),
+        detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

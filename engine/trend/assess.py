@@ -1,26 +1,31 @@
-"""Judge whether the floor of one target's current life is leaking.
+"""Judge whether the floor of one target's current life grows without bound.
 
-`assess(buckets, params, previous)` looks at windows of the floor series that
-end now (1 h, then each 1.5 times longer, up to the life's length) and asks of
-each whether the floor rose in a way only a leak explains. Every criterion is
-a *gate* with a threshold; a window passes when all gates pass. Each gate also
-yields an evidence score in [0, 1] (0.5 exactly at its threshold) and a
-window's confidence is its weakest gate's score, so `leak_confidence` >= 0.5
-means "some window passes" and grows smoothly with the evidence.
+`assess(...)` runs when a bucket closes. It turns the life's bucket minima
+into *segment minima* (the floor: the lowest bucket of each `segment_seconds`,
+which is a GC trough or the bottom of a batch), measures the floor's own
+jitter on that series, and judges windows of it that end now. A window passes
+when every gate passes; each gate is a statistic of what bounded memory does
+(saturating fills, steps that hold, cycles, warm-ups) that a leak does not.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
 
-from memalert.engine.trend.stats import median, theil_sen_slope
+from memalert.engine.trend.params import HOUR, TrendParams
+from memalert.engine.trend.stats import diff_jitter, linear_fit, median, quadratic_curvature
 
-if TYPE_CHECKING:
-    from memalert.engine.trend.params import TrendParams
+DAY = 24 * HOUR
+# The jitter estimated from fewer segment differences than this is too
+# uncertain alone; the buckets' own jitter (an upper bound) is used with it.
+MIN_JITTER_DIFFS = 8
+# Floors never jitter less than this share of their level (page granularity,
+# allocator noise): keeps the z statistics finite on perfectly clean traces.
+MIN_RELATIVE_JITTER = 2e-5
+# Most parts a window is cut into for the spread test.
+MAX_PARTS = 8
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,7 +37,10 @@ class Verdict:
     growth_bytes_per_hour: float = 0.0
     confidence: float = 0.0
     onset: float | None = None
-    last_passed: float = 0.0  # end of the last bucket at which some window passed
+    last_passed: float = 0.0  # time of the last assessment at which some window passed
+    jitter: float = 0.0  # floor jitter used, bytes (sigma)
+    # Some window passes every gate but the life's age: steady unexplained growth.
+    growing: bool = False
 
 
 NO_VERDICT = Verdict()
@@ -40,203 +48,26 @@ NO_VERDICT = Verdict()
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WindowEvidence:
-    """How one window fared: its gates' evidence and what a leak there would mean."""
+    """How one window fared: gate name -> evidence in [0, 1] (0.5 = at threshold)."""
 
     start: float
     passed: bool
+    passed_but_age: bool
+    reaccelerated: bool
+    significant: bool
     confidence: float
+    share_passed: float
     growth_bytes_per_hour: float
-    gates: dict[str, float]  # gate name -> evidence score in [0, 1]
-
-
-class FloorPoint(Protocol):
-    """What assess needs of a bucket (memalert.engine.trend.state.Bucket)."""
-
-    @property
-    def start(self) -> float: ...
-    @property
-    def floor(self) -> float: ...
-    @property
-    def mature(self) -> bool: ...
-    @property
-    def noise(self) -> float: ...
-
-
-def assess(
-    buckets: Sequence[FloorPoint], params: TrendParams, previous: Verdict = NO_VERDICT
-) -> Verdict:
-    """The verdict for a life's closed buckets (oldest first).
-
-    A leak already declared stays declared for `hold_seconds` after its last
-    passing window: hysteresis, so one noisy bucket cannot resolve an alert
-    that the next bucket would raise again.
-    """
-    # Until the life has filled a floor window, the floor is the minimum of
-    # fewer samples and would make any warm-up look like a late, sudden rise.
-    mature = [b for b in buckets if b.mature]
-    if not mature:
-        return NO_VERDICT
-    ends = [b.start + params.bucket_seconds for b in mature]
-    floors = [b.floor for b in mature]
-    noises = [b.noise for b in mature]
-    life = ends[-1] - ends[0]
-    lengths = [w for w in params.windows_seconds if w <= life + params.bucket_seconds / 2]
-    if not lengths:
-        # Too young to judge: report how far the evidence has got, never a leak.
-        lengths = [life]
-    evidence = [
-        e for w in lengths if (e := judge_window(ends, floors, noises, ends[-1] - w, params))
-    ]
-    if not evidence:
-        return NO_VERDICT
-    # A window that fails a gate has confidence below 0.5, so when nothing
-    # passes the maximum stays below 0.5 too.
-    confidence = max(e.confidence for e in evidence)
-    passing = [e for e in evidence if e.passed]
-    now = ends[-1]
-    known_onset = (
-        previous.onset if previous.onset is not None and previous.onset >= ends[0] else None
-    )
-    if not passing:
-        held = previous.leaking and now - previous.last_passed < params.hold_seconds
-        if not held or known_onset is None:
-            return Verdict(confidence=confidence)
-        return replace(
-            previous,
-            leak_bytes=max(0.0, _rise_since(ends, floors, known_onset)),
-            confidence=confidence,
-        )
-    onset = min(e.start for e in passing)
-    if previous.leaking and known_onset is not None:
-        # The leak began no later than first thought: windows that pass come
-        # and go, but its onset, and so the memory it holds, only moves back.
-        onset = min(onset, known_onset)
-    shortest = max(passing, key=lambda e: e.start)
-    return Verdict(
-        leaking=True,
-        leak_bytes=max(0.0, _rise_since(ends, floors, onset)),
-        # The most recent window that still proves the trend gives the current rate,
-        # which matters for an accelerating leak's time to the limit.
-        growth_bytes_per_hour=shortest.growth_bytes_per_hour,
-        confidence=confidence,
-        onset=onset,
-        last_passed=now,
-    )
-
-
-def judge_window(
-    ends: Sequence[float],
-    floors: Sequence[float],
-    noises: Sequence[float],
-    start: float,
-    params: TrendParams,
-) -> WindowEvidence | None:
-    """Evidence for a leak in the floor from `start` to the last point; None if too few points."""
-    first = bisect.bisect_left(ends, start - 1e-6)
-    count = len(ends) - first
-    if count < 4:
-        return None
-    # Thinning keeps the quadratic statistics cheap on long windows; sampling
-    # backwards from now keeps the newest floor in every window.
-    stride = math.ceil(count / params.max_points)
-    picked = list(range(len(ends) - 1, first - 1, -stride))[::-1]
-    times = [ends[i] for i in picked]
-    values = [floors[i] for i in picked]
-    span = times[-1] - times[0]
-    slope = theil_sen_slope(times, values)
-    level = median(values)
-    noise = max(
-        # Jitter of the floor predicted from the samples' own noise: robust when
-        # the window holds too few independent floors to measure it directly.
-        params.floor_noise_ratio * median(noises[first:]),
-        # A perfectly clean series has no noise at all; 1 ppm of the level
-        # keeps the ratio finite without making real noise negligible.
-        1e-6 * level,
-        1.0,
-    )
-    steps = max(1, round(params.step_seconds / (stride * params.bucket_seconds)))
-    step_times, step_values = _without_largest_rise(times, values, steps)
-    step_slope = theil_sen_slope(step_times, step_values)
-    mid = len(times) // 2
-    early = theil_sen_slope(times[: mid + 1], values[: mid + 1])
-    late = theil_sen_slope(times[mid:], values[mid:])
-    current = floors[-1]
-    start_level = _level_at(floors, first)
-    earlier = max(floors[:first]) if first else None
-    rise = current - start_level
-    new_high = 1.0 if earlier is None else (current - earlier) / rise if rise > 0 else 0.0
-    measures = {
-        "span": (span, params.min_span_seconds, 2 * params.min_span_seconds),
-        "growth": (
-            slope * 3600.0,
-            params.min_growth_bytes_per_hour,
-            4 * params.min_growth_bytes_per_hour,
-        ),
-        # Growth that remains once the largest rise within `step_seconds` is cut
-        # out: a deploy or config step is one such rise and leaves nothing.
-        "signal_to_noise": (
-            step_slope * span / noise,
-            params.min_signal_to_noise,
-            3 * params.min_signal_to_noise,
-        ),
-        "not_a_step": (
-            step_slope / slope if slope > 0 else 0.0,
-            params.min_growth_share_without_step,
-            1.0,
-        ),
-        # Growth must run through the whole window: a warm-up or a cache filling
-        # up decelerates (late half flat), and the upswing of an oscillation
-        # seen through the floor starts flat (early half flat).
-        "not_levelling_off": (_ratio(late, early), params.min_late_to_early_ratio, 1.0),
-        "under_way": (_ratio(early, late), params.min_early_to_late_ratio, 1.0),
-        "still_growing": (
-            late * span / 2 / noise,
-            params.min_signal_to_noise / 2,
-            3 * params.min_signal_to_noise / 2,
-        ),
-        "new_high": (new_high, params.min_new_high_fraction, 1.0),
-        # A leak's floor is at its highest now, give or take noise; an
-        # oscillation past its crest is not.
-        "at_peak": (
-            _ratio(
-                max(params.peak_tolerance_noise * noise, params.peak_tolerance_share * rise),
-                max(values) - current,
-            ),
-            1.0,
-            2.0,
-        ),
-    }
-    gates = {name: _evidence(*m) for name, m in measures.items()}
-    return WindowEvidence(
-        start=times[0],
-        passed=all(x >= threshold for x, threshold, _ in measures.values()),
-        confidence=min(gates.values()),
-        growth_bytes_per_hour=slope * 3600.0,
-        gates=gates,
-    )
-
-
-def _level_at(floors: Sequence[float], index: int) -> float:
-    """The floor where a window starts: a median of three, so one odd bucket cannot set it."""
-    return median(floors[index : index + 3])
-
-
-def _rise_since(ends: Sequence[float], floors: Sequence[float], onset: float) -> float:
-    """Memory the leak holds: the floor now above its level at the onset.
-
-    The level counted from is the higher of the floor at the onset and every
-    floor before it in this life, so growth back to a level the target had
-    already reached (an oscillation, a recovery) is not attributed to a leak.
-    """
-    at = bisect.bisect_left(ends, onset - 1e-6)
-    reference = max([_level_at(floors, at), *floors[:at]])
-    return floors[-1] - reference
+    level_at_start: float
+    gates: dict[str, float]
 
 
 def _evidence(value: float, threshold: float, full: float) -> float:
     """0 at or below 0, 0.5 at the threshold, 1 at `full`; linear in between."""
-    if value <= 0 or threshold <= 0:
-        return 0.0 if threshold > 0 else 1.0
+    if threshold <= 0:
+        return 1.0 if value >= threshold else 0.0
+    if value <= 0:
+        return 0.0
     if value < threshold:
         return 0.5 * value / threshold
     if full <= threshold:
@@ -244,26 +75,388 @@ def _evidence(value: float, threshold: float, full: float) -> float:
     return min(1.0, 0.5 + 0.5 * (value - threshold) / (full - threshold))
 
 
-def _without_largest_rise(
-    times: Sequence[float], values: Sequence[float], steps: int
+def segment_floors(
+    lows: Sequence[float], first: float, params: TrendParams, since: float
 ) -> tuple[list[float], list[float]]:
-    """The series with its largest rise over `steps` points cut out and the rest lowered.
+    """(times, floors) of the segments that end at the newest bucket, oldest first.
 
-    A one-time step (deploy, config change) is one such rise: without it the
-    series is flat. A leak, even a staircase, keeps rising without it.
+    A segment's floor is its lowest bucket; a segment with less than half of
+    its buckets observed (a gap) is left out rather than trusted.
     """
+    size = params.segment_buckets
+    width = params.bucket_seconds
+    times: list[float] = []
+    floors: list[float] = []
+    end = len(lows)
+    while end - size >= 0:
+        begin = end - size
+        seg_start = first + begin * width
+        if seg_start < since:
+            break
+        values = [v for v in lows[begin:end] if not math.isnan(v)]
+        if 2 * len(values) >= size:
+            times.append(seg_start + size * width / 2.0)
+            floors.append(min(values))
+        end = begin
+    times.reverse()
+    floors.reverse()
+    return times, floors
+
+
+def floor_jitter(floors: Sequence[float], bucket_jitter: float) -> float:
+    """The floor's own jitter, measured on the floor (segment minima), not on samples."""
+    recent = floors[-97:]
+    jitter = diff_jitter(recent)
+    if len(recent) - 1 < MIN_JITTER_DIFFS:
+        jitter = max(jitter, bucket_jitter)
+    level = median(recent) if recent else 0.0
+    return max(jitter, MIN_RELATIVE_JITTER * level, 1.0)
+
+
+def judge_window(
+    times: Sequence[float],
+    floors: Sequence[float],
+    start_index: int,
+    life_points: int,
+    jitter: float,
+    age: float,
+    params: TrendParams,
+    day_ago: Sequence[float] | None,
+    carried: bool = False,
+) -> WindowEvidence | None:
+    """Evidence for unbounded growth in floors[start_index:]; None if too few points."""
+    ts = times[start_index:]
+    vs = floors[start_index:]
+    n = len(ts)
+    if n < 4:
+        return None
+    span = ts[-1] - ts[0] + params.segment_seconds
+    slope, _, stt = linear_fit(ts, vs)
+    rate = slope * HOUR
+    rise = slope * span
+    z_slope = slope * math.sqrt(stt) / jitter if stt > 0 else 0.0
+    c, se_unit, rsd = quadratic_curvature(ts, vs)
+    sigma_q = max(jitter, rsd)
+    z_curv = c / (se_unit * sigma_q) if math.isfinite(se_unit) and se_unit > 0 else 0.0
+    mid = n // 2
+    early, _, _ = linear_fit(ts[: mid + 1], vs[: mid + 1])
+    late, _, _ = linear_fit(ts[mid:], vs[mid:])
+    ratio = late / early if early > 0 else (math.inf if late > 0 else 0.0)
+    # Is the growth spread over the window (a leak) or held in a few steps
+    # (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
+    # staircase counts as a leak only once it has climbed many stairs.
+    parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
+    growing = 0
+    part_rises: list[float] = []
+    for k in range(parts):
+        lo = ts[0] + k * (span / parts) - params.segment_seconds / 2
+        hi = lo + span / parts
+        idx = [i for i in range(n) if lo <= ts[i] < hi - 1e-6]
+        if len(idx) >= 2:
+            part_slope, _, _ = linear_fit([ts[i] for i in idx], [vs[i] for i in idx])
+            part_rise = part_slope * span / parts
+        elif idx:
+            part_rise = vs[idx[0]] - (vs[idx[0] - 1] if idx[0] > 0 else vs[idx[0]])
+        else:
+            continue
+        part_rises.append(part_rise)
+        if part_rise >= params.part_growth_share * rise / parts:
+            growing += 1
+    # A saturating curve only ever slows down. A part that rises clearly faster
+    # than an earlier one (a warm-up, a flat stretch, then a leak) is not one.
+    margin = 3.0 * math.sqrt(2.0) * jitter
+    reaccelerated = any(
+        part_rises[j] > 2.0 * max(0.0, min(part_rises[:j])) + margin
+        for j in range(1, len(part_rises))
+    )
+    spread = growing / parts
+    # Growth left once the largest rise within `step_seconds` is cut out: a
+    # reload or deploy is one such rise and leaves nothing; a leak, even a
+    # staircase of many stairs, keeps most of its growth.
+    step_slope = _slope_without_largest_rise(
+        ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
+    )
+    step_share = step_slope / slope if slope > 0 else 0.0
+    current = vs[-1]
+    level_start = median(vs[:3])
+    before = floors[start_index - life_points : start_index] if life_points > 0 else []
+    new_high = 1.0
+    if before:
+        # Regrowth to a level this life already held (a cycle, a recovery after
+        # a dip or a GC) is not new memory: only the rise above the earlier
+        # high, as a share of the climb from the trough since then, counts.
+        peak_at = max(range(len(before)), key=before.__getitem__)
+        earlier = before[peak_at]
+        trough = min([*before[peak_at:], *vs])
+        climb = current - trough
+        new_high = (current - earlier) / climb if climb > 0 else 0.0
+    # A change point: growth that begins after a stable stretch is not the
+    # warm-up of the life, so it need not wait for `min_life_seconds`.
+    pre = [
+        (times[i], floors[i])
+        for i in range(max(start_index - life_points, 0), start_index)
+        if times[i] >= ts[0] - params.stable_seconds
+    ]
+    stable_before = False
+    if len(pre) >= 3 and ts[0] - pre[0][0] >= params.stable_seconds - params.segment_seconds:
+        pre_slope, _, _ = linear_fit([p[0] for p in pre], [p[1] for p in pre])
+        stable_before = pre_slope <= params.stable_slope_share * slope
+    tolerance = max(2.0 * jitter, 0.1 * abs(rise))
+    peak_gap = max(vs) - current
+    measures: dict[str, tuple[float, float, float]] = {
+        "life_age": (
+            params.min_life_seconds if stable_before or carried else age,
+            params.min_life_seconds,
+            1.5 * params.min_life_seconds,
+        ),
+        "span": (span, params.min_span_seconds, 2 * params.min_span_seconds),
+        "growth": (
+            rate,
+            params.min_growth_bytes_per_hour,
+            4 * params.min_growth_bytes_per_hour,
+        ),
+        "significance": (z_slope, params.z_slope, 2 * params.z_slope),
+        # A saturating fill (cache, fragmentation, LRU warm-up) decelerates:
+        # its parabola bends down by more than the noise allows.
+        "not_saturating": (
+            2 * params.z_curvature + z_curv if z_curv < 0 else 2 * params.z_curvature,
+            params.z_curvature,
+            2 * params.z_curvature,
+        ),
+        "not_levelling_off": (min(ratio, 2.0), params.min_late_to_early_ratio, 1.0),
+        "under_way": (
+            params.max_late_to_early_ratio / ratio if ratio > 0 else 0.0,
+            1.0,
+            2.0,
+        ),
+        # Nor does a leak bend upwards smoothly: the convex start of an upswing
+        # (a daily cycle's morning) does, and so does a window that reaches
+        # back before a leak's onset (then a shorter window holds the leak).
+        "steady": (
+            2 * params.z_curvature - z_curv if z_curv > 0 else 2 * params.z_curvature,
+            params.z_curvature,
+            2 * params.z_curvature,
+        ),
+        "spread": (spread, params.min_growing_parts_share, 1.0),
+        "not_a_step": (step_share, params.min_growth_share_without_step, 1.0),
+        "new_high": (new_high, params.min_new_high_fraction, 1.0),
+        "at_peak": (tolerance / peak_gap if peak_gap > 0 else 2.0, 1.0, 2.0),
+    }
+    if day_ago is not None and rise > 0:
+        # A day of history: the floor now against the floor a day ago removes a
+        # daily cycle. A leak that began `span` ago added rate x min(span, 24 h).
+        expected = slope * min(span, DAY)
+        gained = median([a - b for a, b in zip(vs[-len(day_ago) :], day_ago, strict=True)])
+        measures["day_over_day"] = (gained / expected, params.daily_share, 1.0)
+    gates = {name: _evidence(*m) for name, m in measures.items()}
+    gates["z_curv"] = z_curv
+    passed_flags = [x >= threshold for x, threshold, _ in measures.values()]
+    but_age = all(x >= t for name, (x, t, _) in measures.items() if name != "life_age")
+    return WindowEvidence(
+        start=ts[0] - params.segment_seconds / 2,
+        passed=all(passed_flags),
+        passed_but_age=but_age,
+        reaccelerated=reaccelerated,
+        significant=rate >= params.min_growth_bytes_per_hour and z_slope >= params.z_slope,
+        confidence=min(gates.values()),
+        share_passed=sum(passed_flags) / len(passed_flags),
+        growth_bytes_per_hour=rate,
+        level_at_start=level_start,
+        gates=gates,
+    )
+
+
+def _slope_without_largest_rise(
+    times: Sequence[float], values: Sequence[float], steps: int
+) -> float:
+    """Least squares slope of the series with its largest rise over `steps` points cut out."""
     n = len(values)
     steps = min(steps, n - 1)
     rises = [values[i + steps] - values[i] for i in range(n - steps)]
     at = max(range(len(rises)), key=rises.__getitem__)
-    rise = rises[at]
-    kept_times = [*times[: at + 1], *times[at + steps :]]
-    kept_values = [*values[: at + 1], *(v - rise for v in values[at + steps :])]
-    return kept_times, kept_values
+    rise = max(0.0, rises[at])
+    kept_t = [*times[: at + 1], *times[at + steps :]]
+    kept_v = [*values[: at + 1], *(v - rise for v in values[at + steps :])]
+    slope, _, _ = linear_fit(kept_t, kept_v)
+    return slope
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    """numerator / denominator for growth rates, capped at 2; no growth at all is 0."""
-    if denominator <= 0:
-        return 2.0 if numerator > 0 else 0.0
-    return max(0.0, min(2.0, numerator / denominator))
+def suspicion(
+    lows: Sequence[float], first: float, params: TrendParams, since: float, jitter: float
+) -> float:
+    """Early 'suspected' confidence, 0 or 0.1..0.3, from the recent buckets' growth."""
+    count = max(3, round(params.suspect_seconds / params.bucket_seconds))
+    width = params.bucket_seconds
+    start = len(lows) - count
+    if start < 0 or first + start * width < since:
+        return 0.0
+    pts = [
+        (first + (i + 0.5) * width, v)
+        for i, v in enumerate(lows[start:], start)
+        if not math.isnan(v)
+    ]
+    if len(pts) < 3:
+        return 0.0
+    slope, _, stt = linear_fit([p[0] for p in pts], [p[1] for p in pts])
+    if slope * HOUR < params.min_growth_bytes_per_hour or jitter <= 0:
+        return 0.0
+    z = slope * math.sqrt(stt) / jitter
+    if z < params.z_suspect:
+        return 0.0
+    return 0.1 + 0.2 * min(1.0, (z - params.z_suspect) / (2 * params.z_suspect))
+
+
+def assess(
+    lows: Sequence[float],
+    first: float,
+    life_start: float,
+    params: TrendParams,
+    previous: Verdict = NO_VERDICT,
+    carried: bool = False,
+) -> Verdict:
+    """The verdict for a life's bucket minima (`lows[0]` starts at `first`).
+
+    `carried`: the previous life grew steadily until a restart, so this life's
+    growth from its start is that behaviour again, not a warm-up to wait out.
+    """
+    now = first + len(lows) * params.bucket_seconds
+    recent = [v for v in lows[-73:] if not math.isnan(v)]
+    bucket_jitter = diff_jitter(recent)
+    level = median(recent) if recent else 0.0
+    bucket_jitter = max(bucket_jitter, MIN_RELATIVE_JITTER * level, 1.0)
+    suspected = suspicion(lows, first, params, life_start, bucket_jitter)
+    judged_from = life_start + params.warmup_seconds
+    times, floors = segment_floors(lows, first, params, life_start)
+    jitter = floor_jitter(floors, bucket_jitter)
+    usable = [i for i, t in enumerate(times) if t - params.segment_seconds / 2 >= judged_from]
+    if len(usable) < 4:
+        return Verdict(confidence=min(0.49, suspected), jitter=jitter)
+    base = usable[0]
+    age = now - life_start
+    day_shift = round(DAY / params.segment_seconds)
+    evidence: list[WindowEvidence] = []
+    length = params.min_span_seconds
+    available = now - judged_from
+    while True:
+        w = min(length, available)
+        start_index = next(
+            (i for i in usable if times[i] - params.segment_seconds / 2 >= now - w - 1e-6),
+            None,
+        )
+        if start_index is not None:
+            day_ago = _day_ago(times, floors, start_index, day_shift, params)
+            e = judge_window(
+                times,
+                floors,
+                start_index,
+                start_index - base,
+                jitter,
+                age,
+                params,
+                day_ago,
+                carried,
+            )
+            if e is not None:
+                evidence.append(e)
+        if length >= available:
+            break
+        length *= params.window_growth_factor
+    # A fill that decelerates is judged on its longest window: while any longer
+    # window ending now bends down significantly, no shorter one inside it
+    # proves a leak (the last hours of a saturating curve look straight).
+    vetoed = False
+    judged: list[WindowEvidence] = []
+    for e in reversed(evidence):
+        if e.gates["z_curv"] < -params.z_curvature and not e.reaccelerated:
+            vetoed = True
+        judged.append(replace(e, passed=False) if vetoed else e)
+    judged.reverse()
+    return _verdict(judged, floors, times, base, now, suspected, jitter, params, previous)
+
+
+def _day_ago(
+    times: Sequence[float],
+    floors: Sequence[float],
+    start_index: int,
+    day_shift: int,
+    params: TrendParams,
+) -> list[float] | None:
+    """Floors a day before the window's last (up to 2 h of) points, if all are known."""
+    count = max(2, round(2 * HOUR / params.segment_seconds))
+    count = min(count, len(times) - start_index)
+    out: list[float] = []
+    for i in range(len(times) - count, len(times)):
+        target = times[i] - DAY
+        j = i - day_shift
+        # Segments skipped for gaps shift the indices: look around for the match.
+        while j > 0 and times[j] > target + 1:
+            j -= 1
+        if j < 0 or abs(times[j] - target) > params.segment_seconds / 2:
+            return None
+        out.append(floors[j])
+    return out
+
+
+def _verdict(
+    evidence: Sequence[WindowEvidence],
+    floors: Sequence[float],
+    times: Sequence[float],
+    base: int,
+    now: float,
+    suspected: float,
+    jitter: float,
+    params: TrendParams,
+    previous: Verdict,
+) -> Verdict:
+    passing = [e for e in evidence if e.passed]
+    judged = 0.0
+    significant = [e for e in evidence if e.significant]
+    if significant:
+        # Growth is real over a judged window; the rest of the gates say how
+        # far a bounded explanation (warm-up, fill, steps, cycle) is excluded.
+        judged = 0.3 + 0.19 * max(e.share_passed for e in significant)
+    waiting = min(0.49, max(suspected, judged))
+    growing = any(e.passed_but_age for e in evidence)
+    known_onset = previous.onset if previous.leaking else None
+    if not passing:
+        held = previous.leaking and now - previous.last_passed < params.hold_seconds
+        if held and known_onset is not None:
+            leak = _rise_since(floors, times, base, known_onset)
+            if leak > 0:
+                return Verdict(
+                    leaking=True,
+                    leak_bytes=leak,
+                    growth_bytes_per_hour=previous.growth_bytes_per_hour,
+                    confidence=max(0.5, previous.confidence * 0.9),
+                    onset=known_onset,
+                    last_passed=previous.last_passed,
+                    jitter=jitter,
+                    growing=True,
+                )
+        return Verdict(confidence=waiting, jitter=jitter, growing=growing)
+    onset = min(e.start for e in passing)
+    if known_onset is not None:
+        onset = min(onset, known_onset)
+    leak = _rise_since(floors, times, base, onset)
+    if leak <= 0:
+        return Verdict(confidence=waiting, jitter=jitter, growing=growing)
+    shortest = max(passing, key=lambda e: e.start)
+    return Verdict(
+        leaking=True,
+        leak_bytes=leak,
+        growth_bytes_per_hour=shortest.growth_bytes_per_hour,
+        confidence=max(0.5, max(e.confidence for e in passing)),
+        onset=onset,
+        last_passed=now,
+        jitter=jitter,
+        growing=True,
+    )
+
+
+def _rise_since(floors: Sequence[float], times: Sequence[float], base: int, onset: float) -> float:
+    """Memory the leak holds: the floor now above the higher of its level at the
+    onset and every judged floor of the life before it (so regrowth to a level
+    already seen is never counted)."""
+    at = next((i for i in range(base, len(times)) if times[i] >= onset), len(times) - 1)
+    reference = max([median(floors[at : at + 3]), *floors[base:at]])
+    return floors[-1] - reference

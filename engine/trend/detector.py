@@ -25,8 +25,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from memalert.engine.core.model import Labels, Sample
-from memalert.engine.trend.params import TrendParams
+from memalert.engine.core.model import DetectorSettings, Labels, RuleSet, Sample
+from memalert.engine.trend.params import TrendParams, params_for
 from memalert.engine.trend.state import DEFAULT_PARAMS, TrendResult, TrendState, update
 
 __all__ = ["DETECTOR_METRICS", "TrendDetector", "TrendParams", "TrendResult"]
@@ -61,13 +61,47 @@ class _Tracked:
 
 
 class TrendDetector:
-    """A dict of per-target `TrendState`s folded forward one tick at a time."""
+    """A dict of per-target `TrendState`s folded forward one tick at a time.
 
-    def __init__(self, params: TrendParams | None = None) -> None:
-        self._params = params or DEFAULT_PARAMS
+    `params` apply to every target but those in `per_target` (the rule files'
+    `detector:` sections, see `for_ruleset`).
+    """
+
+    def __init__(
+        self,
+        params: TrendParams | None = None,
+        *,
+        per_target: Mapping[str, TrendParams] | None = None,
+    ) -> None:
         self._targets: dict[str, _Tracked] = {}
-        # How long USS may be missing before the target falls back to RSS.
-        self._source_grace = self._params.floor_window_seconds
+        self.configure(params, per_target=per_target)
+
+    @classmethod
+    def for_ruleset(cls, ruleset: RuleSet) -> TrendDetector:
+        detector = cls()
+        detector.configure_for(ruleset)
+        return detector
+
+    def configure(
+        self, params: TrendParams | None, *, per_target: Mapping[str, TrendParams] | None = None
+    ) -> None:
+        """Set the parameters; the history kept so far stays (a reload is not a restart)."""
+        self._params = params or DEFAULT_PARAMS
+        self._per_target = dict(per_target or {})
+
+    def configure_for(self, ruleset: RuleSet) -> None:
+        """The parameters the rule set's `detector:` sections ask for."""
+        self.configure(
+            settings_params(ruleset.detector),
+            per_target={
+                t.name: settings_params(t.detector)
+                for t in ruleset.targets
+                if t.detector is not None
+            },
+        )
+
+    def params_of(self, target: str) -> TrendParams:
+        return self._per_target.get(target, self._params)
 
     @property
     def params(self) -> TrendParams:
@@ -105,7 +139,8 @@ class TrendDetector:
         elif (
             previous is not None
             and SOURCE_METRICS.index(metric) > SOURCE_METRICS.index(previous.metric)
-            and newest.ts - previous.fed_at <= self._source_grace
+            # USS may be missing for two floor segments before the target falls back to RSS.
+            and newest.ts - previous.fed_at <= 2 * self.params_of(target).segment_seconds
         ):
             # USS missing for a few ticks (one child's smaps unreadable) is a
             # gap in the USS history, not a reason to switch to RSS.
@@ -113,13 +148,19 @@ class TrendDetector:
         # Otherwise a new source starts a new history: USS and RSS differ by
         # the shared pages, and switching between them would read as a step.
         result = previous.result if previous is not None else None
+        params = self.params_of(target)
         for sample in tick.sources:
             value = sample.value if feeding else math.nan
-            state, result = update(state, sample.ts, value, tick.limit, self._params)
+            state, result = update(state, sample.ts, value, tick.limit, params)
         if feeding:
             fed_at = newest.ts
         assert result is not None  # a _TargetTick always has a source sample
         return _Tracked(metric=metric, state=state, result=result, fed_at=fed_at)
+
+
+def settings_params(settings: DetectorSettings) -> TrendParams:
+    """The parameters of a `detector:` section (checked when its rule file was)."""
+    return params_for(settings.sensitivity, **dict(settings.overrides))
 
 
 def _group(samples: Iterable[Sample]) -> dict[str, _TargetTick]:

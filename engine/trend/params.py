@@ -1,101 +1,309 @@
-"""The trend detector's parameters, each chosen from first principles.
+"""The trend detector's parameters, their valid ranges and the sensitivity presets.
 
-docs/leak-detection.md explains every field and why its default is what it
-is; the short comments here only say what each one controls.
+`PARAMETERS` is the machine-readable table (name -> `ParamSpec`) that the rule
+file validator can use: every field of `TrendParams` has a kind (duration in
+seconds, size in bytes, ratio, count), a minimum, a maximum and a one-line
+reason. leak-detection.md explains each one at length.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 HOUR = 3600.0
+MINUTE = 60.0
+
+Kind = Literal["duration", "size", "ratio", "count"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParamSpec:
+    """Valid range and meaning of one parameter."""
+
+    minimum: float
+    maximum: float
+    kind: Kind
+    doc: str
+
+
+PARAMETERS: dict[str, ParamSpec] = {
+    "bucket_seconds": ParamSpec(
+        minimum=30.0,
+        maximum=900.0,
+        kind="duration",
+        doc="storage resolution: one bucket keeps the lowest sample of its span",
+    ),
+    "segment_seconds": ParamSpec(
+        minimum=300.0,
+        maximum=3 * HOUR,
+        kind="duration",
+        doc="the floor is the lowest bucket of each segment; >= 1.3 x the slowest GC period",
+    ),
+    "history_seconds": ParamSpec(
+        minimum=6 * HOUR,
+        maximum=72 * HOUR,
+        kind="duration",
+        doc="history kept per target; >= 25 h lets the daily-cycle test run",
+    ),
+    "warmup_seconds": ParamSpec(
+        minimum=0.0,
+        maximum=6 * HOUR,
+        kind="duration",
+        doc="start of a life never judged: start-up allocations and the steepest warm-up",
+    ),
+    "min_life_seconds": ParamSpec(
+        minimum=1 * HOUR,
+        maximum=24 * HOUR,
+        kind="duration",
+        doc="a life younger than this is never declared leaking (warm-ups, caches, GC cycles)",
+    ),
+    "carry_min_life_seconds": ParamSpec(
+        minimum=1 * HOUR,
+        maximum=24 * HOUR,
+        kind="duration",
+        doc="a life this long that grew steadily until its restart lets the next life skip the wait",
+    ),
+    "min_span_seconds": ParamSpec(
+        minimum=30 * MINUTE,
+        maximum=12 * HOUR,
+        kind="duration",
+        doc="shortest window of floor that can prove a leak",
+    ),
+    "window_growth_factor": ParamSpec(
+        minimum=1.2,
+        maximum=3.0,
+        kind="ratio",
+        doc="judged windows grow from min_span by this factor up to the life",
+    ),
+    "min_growth_bytes_per_hour": ParamSpec(
+        minimum=0.0,
+        maximum=1e9,
+        kind="size",
+        doc="slower floor growth is not worth calling a leak (per hour)",
+    ),
+    "z_slope": ParamSpec(
+        minimum=2.0,
+        maximum=20.0,
+        kind="ratio",
+        doc="floor slope / its standard error from the floor's own jitter",
+    ),
+    "z_curvature": ParamSpec(
+        minimum=1.0,
+        maximum=10.0,
+        kind="ratio",
+        doc="a deceleration this many standard errors strong means saturating growth",
+    ),
+    "min_late_to_early_ratio": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="slope of the later half / earlier half below this is levelling off",
+    ),
+    "max_late_to_early_ratio": ParamSpec(
+        minimum=1.0,
+        maximum=100.0,
+        kind="ratio",
+        doc="slope of the later half / earlier half above this is an upswing just begun",
+    ),
+    "spread_parts": ParamSpec(
+        minimum=2.0,
+        maximum=12.0,
+        kind="count",
+        doc="a window is cut into this many parts to see whether its growth is spread out",
+    ),
+    "spread_part_seconds": ParamSpec(
+        minimum=15 * MINUTE,
+        maximum=6 * HOUR,
+        kind="duration",
+        doc="long windows are cut into parts of at least this length (up to 8 parts)",
+    ),
+    "stable_seconds": ParamSpec(
+        minimum=15 * MINUTE,
+        maximum=6 * HOUR,
+        kind="duration",
+        doc="a stable stretch this long before growth makes it a change point, not a warm-up",
+    ),
+    "stable_slope_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="'stable' means a slope below this share of the growth that follows",
+    ),
+    "min_growing_parts_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="share of the parts that must grow: steps that hold are not a leak",
+    ),
+    "part_growth_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="a part grows when it rises by this share of its pro-rata part of the window's rise",
+    ),
+    "step_seconds": ParamSpec(
+        minimum=5 * MINUTE,
+        maximum=2 * HOUR,
+        kind="duration",
+        doc="how fast a one-time step (reload, deploy) completes; its largest rise is cut out",
+    ),
+    "min_growth_share_without_step": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="share of a window's growth that must remain without its largest step",
+    ),
+    "min_new_high_fraction": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="share of the window's rise above every earlier floor of the life",
+    ),
+    "daily_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="with a day of history: the day-over-day rise must be this share of 24 h x rate",
+    ),
+    "hold_seconds": ParamSpec(
+        minimum=0.0,
+        maximum=6 * HOUR,
+        kind="duration",
+        doc="a declared leak stays declared this long after its last passing window",
+    ),
+    "restart_min_drop_fraction": ParamSpec(
+        minimum=0.0,
+        maximum=0.9,
+        kind="ratio",
+        doc="a restart drops the floor by at least this share",
+    ),
+    "restart_jitter_multiple": ParamSpec(
+        minimum=2.0,
+        maximum=100.0,
+        kind="ratio",
+        doc="... and by at least this many floor jitters",
+    ),
+    "suspect_seconds": ParamSpec(
+        minimum=5 * MINUTE,
+        maximum=2 * HOUR,
+        kind="duration",
+        doc="recent span whose growth raises the early 'suspected' confidence",
+    ),
+    "z_suspect": ParamSpec(
+        minimum=1.0,
+        maximum=20.0,
+        kind="ratio",
+        doc="recent growth this many standard errors strong is suspected",
+    ),
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TrendParams:
-    """Tuning of the trend detector; the defaults suit 15 s sampling."""
+    """Tuning of the trend detector; the defaults suit 15 s sampling ('normal')."""
 
-    # Storage resolution: one bucket keeps min, max and noise of its samples.
     bucket_seconds: float = 300.0
-    # Transients shorter than this never lift the floor (GC cycles, batch jobs).
-    floor_window_seconds: float = 1800.0
-    # How much history a target keeps; bounds memory per target.
-    history_seconds: float = 24 * HOUR
-    # Growth must be sustained at least this long to be called a leak.
-    min_span_seconds: float = 1 * HOUR
-    # Windows judged end now and grow from min_span by this factor up to the
-    # history; the longest passing one dates the onset.
+    segment_seconds: float = 900.0
+    history_seconds: float = 50 * HOUR
+    warmup_seconds: float = 30 * MINUTE
+    min_life_seconds: float = 6 * HOUR
+    carry_min_life_seconds: float = 2.5 * HOUR
+    min_span_seconds: float = 1.5 * HOUR
     window_growth_factor: float = 1.5
-    # A window is thinned to at most this many floor points before the statistics.
-    max_points: int = 16
-    # Slower growth than this is not worth calling a leak.
     min_growth_bytes_per_hour: float = 1e6
-    # The floor's noise scale, as a share of the samples' noise.
-    floor_noise_ratio: float = 0.75
-    # Growth over a window (its largest step cut out) / the floor's noise scale.
-    min_signal_to_noise: float = 4.0
-    # The largest rise within this span is what a one-time step would look like...
-    step_seconds: float = 600.0
-    # ... and at least this share of the growth must remain without it.
-    min_growth_share_without_step: float = 0.4
-    # Slope in the later half of a window / slope in the earlier half, and back.
-    min_late_to_early_ratio: float = 0.5
-    min_early_to_late_ratio: float = 0.25
-    # Share of the window's growth that must be above every earlier floor of the life.
+    z_slope: float = 6.0
+    z_curvature: float = 3.0
+    min_late_to_early_ratio: float = 0.6
+    max_late_to_early_ratio: float = 4.0
+    spread_parts: int = 4
+    spread_part_seconds: float = 2 * HOUR
+    stable_seconds: float = 45 * MINUTE
+    stable_slope_share: float = 0.25
+    min_growing_parts_share: float = 0.75
+    part_growth_share: float = 0.25
+    step_seconds: float = 30 * MINUTE
+    min_growth_share_without_step: float = 0.5
     min_new_high_fraction: float = 0.5
-    # The floor now may sit below the window's highest floor by this many noise
-    # scales or this share of the window's rise, whichever is larger.
-    peak_tolerance_noise: float = 2.0
-    peak_tolerance_share: float = 0.1
-    # A declared leak stays declared this long after its last passing window.
-    hold_seconds: float = 900.0
-    # A restart is a sample below the floor by more than both of these.
-    restart_noise_multiple: float = 8.0
+    daily_share: float = 0.5
+    hold_seconds: float = 30 * MINUTE
     restart_min_drop_fraction: float = 0.02
-    # Buckets whose median noise sets the restart threshold.
-    noise_window_seconds: float = 1 * HOUR
+    restart_jitter_multiple: float = 8.0
+    suspect_seconds: float = 30 * MINUTE
+    z_suspect: float = 4.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"TrendParams.{f.name} must be finite and >= 0, got {value!r}")
-        if self.bucket_seconds <= 0 or self.floor_window_seconds < self.bucket_seconds:
+            value = float(getattr(self, f.name))
+            spec = PARAMETERS[f.name]
+            if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
+                raise ValueError(
+                    f"TrendParams.{f.name} must be within [{spec.minimum:g}, {spec.maximum:g}]"
+                    f" ({spec.kind}), got {value!r}"
+                )
+        if self.segment_seconds < 2 * self.bucket_seconds:
             raise ValueError(
-                "TrendParams: need bucket_seconds > 0 and floor_window_seconds >= bucket_seconds, "
-                f"got {self.bucket_seconds!r} and {self.floor_window_seconds!r}"
+                "TrendParams: segment_seconds must hold at least two buckets, got "
+                f"{self.segment_seconds!r} with bucket_seconds {self.bucket_seconds!r}"
             )
-        if self.max_points < 4:
-            raise ValueError(f"TrendParams.max_points must be >= 4, got {self.max_points!r}")
-        if self.window_growth_factor <= 1 or self.min_span_seconds <= 0:
+        if self.min_span_seconds < 4 * self.segment_seconds:
             raise ValueError(
-                "TrendParams: need window_growth_factor > 1 and min_span_seconds > 0, got "
-                f"{self.window_growth_factor!r} and {self.min_span_seconds!r}"
+                "TrendParams: min_span_seconds must hold at least four segments, got "
+                f"{self.min_span_seconds!r} with segment_seconds {self.segment_seconds!r}"
             )
-        if self.history_seconds < self.min_span_seconds + self.floor_window_seconds:
+        if self.history_seconds < self.min_life_seconds + self.min_span_seconds:
             raise ValueError(
-                "TrendParams: history_seconds must hold min_span_seconds plus "
-                f"floor_window_seconds, got {self.history_seconds!r}"
+                "TrendParams: history_seconds must hold min_life_seconds + min_span_seconds,"
+                f" got {self.history_seconds!r}"
             )
-
-    @property
-    def windows_seconds(self) -> tuple[float, ...]:
-        """Window lengths judged, shortest first: min_span * factor**k within the history."""
-        count = 1 + math.floor(
-            math.log(max(1.0, self.history_seconds / self.min_span_seconds))
-            / math.log(self.window_growth_factor)
-        )
-        return tuple(self.min_span_seconds * self.window_growth_factor**k for k in range(count))
-
-    @property
-    def floor_buckets(self) -> int:
-        return math.ceil(self.floor_window_seconds / self.bucket_seconds)
 
     @property
     def history_buckets(self) -> int:
         return math.ceil(self.history_seconds / self.bucket_seconds)
 
     @property
-    def noise_buckets(self) -> int:
-        return max(1, math.ceil(self.noise_window_seconds / self.bucket_seconds))
+    def segment_buckets(self) -> int:
+        return max(2, round(self.segment_seconds / self.bucket_seconds))
+
+
+Sensitivity = Literal["low", "normal", "high"]
+
+# Presets move only the evidence the verdict waits for; what counts as a leak
+# (rates, shapes) stays the same. 'low' waits longer and asks for stronger
+# evidence (fewer false alarms, later); 'high' the opposite.
+PRESETS: dict[str, dict[str, float]] = {
+    "low": {
+        "min_life_seconds": 5 * HOUR,
+        "min_span_seconds": 2.5 * HOUR,
+        "z_slope": 8.0,
+        "z_curvature": 2.5,
+        "min_late_to_early_ratio": 0.7,
+    },
+    "normal": {},
+    "high": {
+        "min_life_seconds": 2.5 * HOUR,
+        "min_span_seconds": 1.0 * HOUR,
+        "z_slope": 5.0,
+        "z_curvature": 3.5,
+        "min_late_to_early_ratio": 0.5,
+    },
+}
+
+DEFAULT_PARAMS = TrendParams()
+
+
+def params_for(sensitivity: str = "normal", **overrides: float) -> TrendParams:
+    """The preset for `sensitivity` ('low' | 'normal' | 'high') with expert overrides."""
+    if sensitivity not in PRESETS:
+        raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)}, got {sensitivity!r}")
+    unknown = sorted(set(overrides) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown trend parameter(s): {', '.join(unknown)}")
+    values: dict[str, float] = {**PRESETS[sensitivity], **overrides}
+    base = DEFAULT_PARAMS
+    converted = {
+        name: int(v) if isinstance(getattr(base, name), int) else float(v)
+        for name, v in values.items()
+    }
+    return replace(base, **converted)  # type: ignore[arg-type]

@@ -1,49 +1,32 @@
 """Per-target memory trend: the pure core of the leak detector.
 
 `update(state, ts, value, limit)` folds one sample into a small, bounded,
-immutable `TrendState` and returns the new state with a `TrendResult`. The
-method and every parameter are explained in docs/leak-detection.md; in short:
+immutable `TrendState` and returns the new state with a `TrendResult`:
 
-1. Samples are folded into fixed time buckets (min, max, noise). Memory per
-   target is bounded by `history_seconds / bucket_seconds` buckets.
-2. Each closed bucket gets a *floor*: the lowest sample in the trailing
-   `floor_window_seconds`. Transients shorter than that window (GC
-   saw-tooth, batch spikes) never lift the floor; a leak lifts it for good.
-3. A sample far below the floor, confirmed by the next sample, is a restart:
-   the process released everything, so the fit starts a new *life* from
-   the new baseline instead of reading the drop as "the leak went away".
-4. When a bucket closes, `memalert.engine.trend.assess.assess` judges windows of the
-   life's floor ending now and caches a `Verdict` until the next bucket.
-
-`TrendDetector` (engine/trend/detector.py) is only a dict of these states.
+1. Samples are folded into `bucket_seconds` buckets; a closed bucket keeps
+   only its lowest sample (in a float array, NaN for a bucket with no data),
+   so a target costs at most `history_seconds / bucket_seconds` floats.
+2. A sample far below the floor (by `restart_min_drop_fraction` and
+   `restart_jitter_multiple` floor jitters), confirmed by the next sample, is a
+   restart: a new *life* begins and its history starts afresh.
+3. When a bucket closes, `assess` judges the life and its `Verdict` is cached.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field, replace
 
 from memalert.engine.trend.assess import NO_VERDICT, Verdict, assess
-from memalert.engine.trend.params import TrendParams
-from memalert.engine.trend.stats import median
+from memalert.engine.trend.params import DEFAULT_PARAMS, TrendParams
 
-# Sample-to-sample changes kept per open bucket for its noise estimate; the cap
-# bounds the state whatever the sampling rate (a 15 s tick fills 20 of them).
-MAX_CHANGES_PER_BUCKET = 64
-# For independent normal noise the median of |x[t] - x[t-1]| is 0.954 sigma.
-_MEDIAN_ABS_CHANGE_PER_SIGMA = 0.954
+# Highs of the last buckets kept for the peak that meets the limit first.
+RECENT_HIGHS = 6
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Bucket:
-    """One closed bucket: its lowest and highest sample, the floor, and the noise."""
-
-    start: float
-    low: float
-    high: float
-    floor: float  # lowest sample in the floor window ending with this bucket
-    noise: float  # standard deviation of the sample noise, from sample-to-sample changes
-    mature: bool  # the life already covered the whole floor window
+def _empty() -> array[float]:
+    return array("d")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,28 +36,27 @@ class OpenBucket:
     start: float
     low: float
     high: float
-    last: float
-    changes: tuple[float, ...] = ()  # |change| between consecutive samples
-
-    def noise(self) -> float:
-        # The median ignores the rare large changes (a GC drop, the edge of a
-        # batch spike) and keeps the jitter that the floor inherits.
-        return median(self.changes) / _MEDIAN_ABS_CHANGE_PER_SIGMA if self.changes else 0.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TrendState:
-    """Everything the detector remembers about one target, bounded in size."""
+    """Everything the detector remembers about one target, bounded in size.
 
-    buckets: tuple[Bucket, ...] = ()  # closed buckets of the current life, oldest first
+    `lows` is never mutated once a state holds it (copy on write), so states
+    stay values that can be kept, compared and replayed.
+    """
+
+    lows: array[float] = field(default_factory=_empty)  # bucket minima of the life
+    first: float = 0.0  # start of the bucket lows[0]
+    life_start: float | None = None
     open: OpenBucket | None = None
+    highs: tuple[float, ...] = ()  # highs of the last RECENT_HIGHS closed buckets
     last_ts: float | None = None
     limit: float | None = None
-    suspected_restart: tuple[float, float] | None = None  # (ts, value) awaiting confirmation
-    noise: float = 0.0  # sample noise over the recent buckets
-    verdict: Verdict = field(default=NO_VERDICT)
-    covered_since: float | None = None  # start of the current gap-free stretch of this life
+    suspected_restart: tuple[float, float] | None = None
     restarts: int = 0
+    carried: bool = False  # the previous life grew steadily until its restart
+    verdict: Verdict = NO_VERDICT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,9 +71,6 @@ class TrendResult:
     restarts: int
 
 
-DEFAULT_PARAMS = TrendParams()
-
-
 def update(
     state: TrendState,
     ts: float,
@@ -99,43 +78,63 @@ def update(
     limit: float | None = None,
     params: TrendParams = DEFAULT_PARAMS,
 ) -> tuple[TrendState, TrendResult]:
-    """Fold one sample (bytes at unix time `ts`) into `state`; pure and O(1) amortised.
+    """Fold one sample (bytes at unix time `ts`) into `state`; pure, O(1) amortised.
 
     Invalid input never raises: a non-finite or negative value, or a sample
-    not newer than the last one, leaves the history untouched (a gap).
+    not newer than the last one, leaves the history untouched.
     """
-    if limit is not None and math.isfinite(limit) and limit > 0 and limit != state.limit:
-        state = replace(state, limit=float(limit))
+    try:
+        ts = float(ts)
+        value = float(value)
+    except (TypeError, ValueError):
+        return state, _result(state)
+    if limit is not None:
+        try:
+            lim = float(limit)
+        except (TypeError, ValueError):
+            lim = math.nan
+        if math.isfinite(lim) and lim > 0 and lim != state.limit:
+            state = replace(state, limit=lim)
     valid = math.isfinite(ts) and math.isfinite(value) and value >= 0
     if not valid or (state.last_ts is not None and ts <= state.last_ts):
-        return state, _result(state, params)
+        return state, _result(state)
     suspected = state.suspected_restart
     if suspected is not None:
         state = replace(state, suspected_restart=None)
         if _is_below_floor(state, value, params, share=0.5):
             state = _restart(state, suspected, (ts, value), params)
-            return state, _result(state, params)
+            return state, _result(state)
+        # The low reading was a glitch: it is dropped, the history goes on.
     if _is_below_floor(state, value, params):
-        # Wait for the next sample: one low reading alone may be a glitch.
-        state = replace(state, suspected_restart=(ts, value))
+        state = replace(state, suspected_restart=(ts, value), last_ts=ts)
     else:
         state = _fold(state, ts, value, params)
-    return state, _result(state, params)
+    return state, _result(state)
+
+
+def _floor(state: TrendState, params: TrendParams) -> float | None:
+    """The current floor: the lowest bucket of the last two segments, with the open one."""
+    recent = [v for v in state.lows[-2 * params.segment_buckets :] if not math.isnan(v)]
+    if state.open is not None:
+        recent.append(state.open.low)
+    return min(recent) if recent else None
 
 
 def _is_below_floor(
     state: TrendState, value: float, params: TrendParams, share: float = 1.0
 ) -> bool:
     """Is `value` further below the current floor than a restart threshold (times share)?"""
-    if not state.buckets or not state.buckets[-1].mature:
-        # Until the life has filled a floor window, its floor may be the top of
-        # a spike or a warm-up: nothing to call a drop against yet.
+    if state.life_start is None or state.last_ts is None:
         return False
-    floor = state.buckets[-1].floor
-    if state.open is not None:
-        floor = min(floor, state.open.low)
+    if state.last_ts - state.life_start < params.segment_seconds:
+        # Too little of this life to call any reading a drop against.
+        return False
+    floor = _floor(state, params)
+    if floor is None:
+        return False
     threshold = max(
-        params.restart_min_drop_fraction * floor, params.restart_noise_multiple * state.noise
+        params.restart_min_drop_fraction * floor,
+        params.restart_jitter_multiple * state.verdict.jitter,
     )
     return value < floor - share * threshold
 
@@ -147,91 +146,75 @@ def _restart(
     params: TrendParams,
 ) -> TrendState:
     """Begin a new life from the two low samples; only the limit and the count carry over."""
-    fresh = TrendState(limit=state.limit, restarts=state.restarts + 1)
+    lived = (state.last_ts or 0.0) - (state.life_start or 0.0)
+    carried = state.verdict.growing and lived >= params.carry_min_life_seconds
+    fresh = TrendState(limit=state.limit, restarts=state.restarts + 1, carried=carried)
     for ts, value in (drop, confirmation):
         fresh = _fold(fresh, ts, value, params)
     return fresh
 
 
-def _bucket_start(ts: float, params: TrendParams) -> float:
-    return math.floor(ts / params.bucket_seconds) * params.bucket_seconds
-
-
 def _fold(state: TrendState, ts: float, value: float, params: TrendParams) -> TrendState:
-    start = _bucket_start(ts, params)
+    width = params.bucket_seconds
+    start = math.floor(ts / width) * width
     current = state.open
     if current is not None and current.start == start:
-        changes = current.changes
-        if len(changes) < MAX_CHANGES_PER_BUCKET:
-            changes = (*changes, abs(value - current.last))
-        folded = OpenBucket(
-            start=start,
-            low=min(current.low, value),
-            high=max(current.high, value),
-            last=value,
-            changes=changes,
-        )
+        if current.low <= value <= current.high:
+            return replace(state, last_ts=ts)
+        folded = OpenBucket(start=start, low=min(current.low, value), high=max(current.high, value))
         return replace(state, open=folded, last_ts=ts)
+    life_start = ts if state.life_start is None else state.life_start
+    state = replace(state, life_start=life_start, last_ts=ts)
     if current is not None:
-        state = _close(state, current, params)
-    fresh = OpenBucket(start=start, low=value, high=value, last=value)
-    covered_since = state.covered_since if state.covered_since is not None else ts
-    return replace(state, open=fresh, last_ts=ts, covered_since=covered_since)
+        state = _close(state, current, start, params)
+    return replace(state, open=OpenBucket(start=start, low=value, high=value))
 
 
-def _close(state: TrendState, closing: OpenBucket, params: TrendParams) -> TrendState:
-    """Append the finished bucket, forget what fell out of the history, re-assess."""
-    end = closing.start + params.bucket_seconds
-    in_floor_window = [
-        b.low
-        for b in state.buckets[-params.floor_buckets :]
-        if b.start >= end - params.floor_window_seconds
-    ]
-    covered_since = closing.start if state.covered_since is None else state.covered_since
-    if state.buckets and closing.start - state.buckets[-1].start > params.bucket_seconds:
-        # After a gap the floor window holds fewer samples again: a floor from
-        # a few minutes of a saw-tooth would sit high and then "drop".
-        covered_since = closing.start
-    bucket = Bucket(
-        start=closing.start,
-        low=closing.low,
-        high=closing.high,
-        floor=min([closing.low, *in_floor_window]),
-        noise=closing.noise(),
-        mature=end - covered_since >= params.floor_window_seconds,
-    )
-    horizon = end - params.history_seconds
-    kept = [b for b in state.buckets[-params.history_buckets :] if b.start >= horizon]
-    buckets = (*kept, bucket)
-    recent_noise = [b.noise for b in buckets[-params.noise_buckets :] if b.noise > 0]
-    return replace(
-        state,
-        buckets=buckets,
-        covered_since=covered_since,
-        noise=median(recent_noise) if recent_noise else 0.0,
-        verdict=assess(buckets, params, state.verdict),
-    )
+def _close(
+    state: TrendState, closing: OpenBucket, next_start: float, params: TrendParams
+) -> TrendState:
+    """Append the finished bucket (and NaN for a gap), forget old buckets, re-assess."""
+    width = params.bucket_seconds
+    limit = params.history_buckets
+    if len(state.lows) == 0:
+        lows: array[float] = array("d", [closing.low])
+        first = closing.start
+    else:
+        end = state.first + len(state.lows) * width
+        missing = max(0, round((closing.start - end) / width))
+        missing = min(missing, limit)
+        lows = array("d", state.lows)
+        if missing:
+            lows.extend([math.nan] * missing)
+        lows.append(closing.low)
+        first = state.first
+    if len(lows) > limit:
+        drop = len(lows) - limit
+        lows = lows[drop:]
+        first += drop * width
+    highs = (*state.highs[-(RECENT_HIGHS - 1) :], closing.high)
+    life_start = state.life_start if state.life_start is not None else closing.start
+    verdict = assess(lows, first, life_start, params, state.verdict, state.carried)
+    # A gap makes the buckets after it start a fresh run of data (no reset).
+    del next_start
+    return replace(state, lows=lows, first=first, highs=highs, verdict=verdict)
 
 
-def _result(state: TrendState, params: TrendParams) -> TrendResult:
+def _result(state: TrendState) -> TrendResult:
     verdict = state.verdict
     time_to_limit = None
     if verdict.leaking and verdict.growth_bytes_per_hour > 0 and state.limit is not None:
         # Memory runs out when the peaks, not the floor, reach the limit.
-        headroom = state.limit - _recent_peak(state, params)
+        peaks = list(state.highs)
+        if state.open is not None:
+            peaks.append(state.open.high)
+        headroom = state.limit - (max(peaks) if peaks else 0.0)
         time_to_limit = max(0.0, headroom) / verdict.growth_bytes_per_hour * 3600.0
     return TrendResult(
-        leak_bytes=verdict.leak_bytes,
-        growth_bytes_per_hour=verdict.growth_bytes_per_hour,
+        leak_bytes=verdict.leak_bytes if verdict.leaking else 0.0,
+        growth_bytes_per_hour=verdict.growth_bytes_per_hour if verdict.leaking else 0.0,
         confidence=verdict.confidence,
         time_to_limit_seconds=time_to_limit,
-        onset=verdict.onset,
+        onset=verdict.onset if verdict.leaking else None,
         restarts=state.restarts,
     )
-
-
-def _recent_peak(state: TrendState, params: TrendParams) -> float:
-    peaks = [b.high for b in state.buckets[-params.floor_buckets :]]
-    if state.open is not None:
-        peaks.append(state.open.high)
-    return max(peaks) if peaks else 0.0
