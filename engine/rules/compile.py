@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     Matcher,
     NotifierConfig,
@@ -26,7 +27,6 @@ from memalert.engine.core.model import (
 )
 from memalert.engine.core.secrets import mask, secret_spans
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
-from memalert.engine.core.vocabulary import METRICS, Unit
 from memalert.engine.rules.items import (
     compile_notifier,
     compile_route,
@@ -109,7 +109,7 @@ class FileCompiler:
     def threshold(self, path: JsonPath, value: object, metric: str) -> float | None:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return None
-        info = METRICS.get(metric)
+        info = SAMPLE_METRICS.get(metric)
         unit = info.unit if info is not None else Unit.BYTES
         if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
             return self._parsed(path, parse_size, value)
