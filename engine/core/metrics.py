@@ -28,7 +28,7 @@ class Unit(enum.Enum):
 
 
 class Producer(enum.Enum):
-    """Who publishes a metric: the first three as samples rules may use, `ENGINE` as counters."""
+    """Who publishes a metric: the first three as samples rules may use, `ENGINE` its own health."""
 
     TRACKER = "tracker"
     DETECTOR = "detector"

@@ -4,10 +4,10 @@
 every metric of the table in `memalert.engine.core.metrics` as `memalert_<name>`
 (the target and component samples, the alert counts, and the engine's own
 health counters), with the table's HELP and UNIT; samples of any other metric
-are left out. The Prometheus collector
-here and the OTLP exporter (`memalert.engine.export.otlp`) both read it, so the two never
-drift apart. Nothing is registered globally: each render collects from a
-collector built over one snapshot.
+are left out. The Prometheus collector here and the OTLP exporter
+(`memalert.engine.export.otlp`) both read it, so the two never drift apart.
+Nothing is registered globally: each render collects from a collector built
+over one snapshot.
 
 prometheus-client negotiates the format, formats the numbers, and collects
 for in-process registries (`EngineCollector`); the text itself is written by
