@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from memalert.engine.alerting.staleness import SeriesKey
 from memalert.engine.core.model import AlertEvent, Labels, Rule, Sample, Severity, SummaryRenderer
 from memalert.engine.core.units import format_duration
 from memalert.engine.rules.templates import default_summary, format_value, render
 
-# The detector and tracker metrics a summary can show besides the rule's own.
-_RELATED_METRICS = (
-    "leak_growth_bytes_per_hour",
-    "leak_confidence",
-    "time_to_limit_seconds",
-    "limit_bytes",
+# Template variable -> the detector or tracker metric that fills it: what a
+# summary can show besides the rule's own value.
+RELATED_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {
+        "growth": "leak_growth_bytes_per_hour",
+        "confidence": "leak_confidence",
+        "time_to_limit": "time_to_limit_seconds",
+        "limit": "limit_bytes",
+    }
 )
 
 
@@ -27,7 +31,7 @@ def related_values(series: Mapping[SeriesKey, Sample], labels: Labels) -> dict[s
     """Detector and tracker values of the same series (or its target), for templates."""
     related: dict[str, float] = {}
     target_only = Labels(target=labels.get("target", ""))
-    for metric in _RELATED_METRICS:
+    for metric in RELATED_VARIABLES.values():
         sample = series.get((metric, labels)) or series.get((metric, target_only))
         if sample is not None:
             related[metric] = sample.value
@@ -77,10 +81,7 @@ def render_summary(
         "component": label_values.get("component", ""),
         "site": label_values.get("site", ""),
         "labels": label_values,
-        "growth": related.get("leak_growth_bytes_per_hour"),
-        "confidence": related.get("leak_confidence"),
-        "time_to_limit": related.get("time_to_limit_seconds"),
-        "limit": related.get("limit_bytes"),
+        **{variable: related.get(metric) for variable, metric in RELATED_VARIABLES.items()},
         "firing_for": firing_for,
     }
     return render(rule.summary or default_summary(rule.metric), context)

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memalert.engine.alerting.evaluate import EvalState, evaluate
+from memalert.engine.alerting.messages import RELATED_VARIABLES
 from memalert.engine.alerting.routing import Notification, group_notifications
+from memalert.engine.core.metrics import DETECTOR_METRICS
 from memalert.engine.core.model import AlertEvent, RuleSet, Sample, Silence
 from memalert.engine.trend.detector import TrendDetector
 
-# Metrics the trend detector produces; a target whose input already carries one
-# of them (a recorded detector output) is taken as given, not re-detected.
-DETECTOR_METRICS = frozenset(
-    {"leak_bytes", "leak_growth_bytes_per_hour", "leak_confidence", "time_to_limit_seconds"}
-)
+# A target whose input already carries a metric the trend detector produces (a
+# recorded detector output) is taken as given, not re-detected.
+_DETECTED = frozenset(DETECTOR_METRICS)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,7 +67,7 @@ class Pipeline:
 
 
 # Template variables filled from detector metrics (messages.related_values).
-_DETECTOR_VARIABLES = ("growth", "confidence", "time_to_limit")
+_DETECTOR_VARIABLES = tuple(v for v, m in RELATED_VARIABLES.items() if m in _DETECTED)
 
 
 def rules_use_detector(ruleset: RuleSet) -> bool:
@@ -76,7 +76,7 @@ def rules_use_detector(ruleset: RuleSet) -> bool:
     The summary test is textual, so it errs on the side of running the detector.
     """
     return any(
-        rule.metric in DETECTOR_METRICS
+        rule.metric in _DETECTED
         or any(name in (rule.summary or "") for name in _DETECTOR_VARIABLES)
         for rule in ruleset.rules
     )
@@ -84,8 +84,6 @@ def rules_use_detector(ruleset: RuleSet) -> bool:
 
 def with_detector_metrics(samples: Sequence[Sample], detector: TrendDetector) -> list[Sample]:
     """Add the trend detector's metrics for targets whose input does not carry them."""
-    given = {
-        s.target for s in samples if s.metric in DETECTOR_METRICS and "component" not in s.labels
-    }
+    given = {s.target for s in samples if s.metric in _DETECTED and "component" not in s.labels}
     raw = [s for s in samples if s.target not in given]
     return [*samples, *detector.observe(raw)] if raw else list(samples)

@@ -1,5 +1,5 @@
 """The vocabulary every stage shares: value types (`model`), units, the error base,
-`${VAR}` secrets and masking, metric names.
+`${VAR}` secrets and masking, the metric table (`metrics`).
 
 Imports nothing else of memalert.
 

@@ -1,11 +1,13 @@
 """/metrics: an `EngineSnapshot` as Prometheus (or OpenMetrics) text.
 
 `metric_families(snapshot)` is the one place that decides what is exported:
-the target and component metrics of DESIGN §3 as `memalert_<metric>`, the
-alert counts, and the engine's own health counters. The Prometheus collector
-here and the OTLP exporter (`memalert.engine.export.otlp`) both read it, so the two never
-drift apart. Nothing is registered globally: each render collects from a
-collector built over one snapshot.
+every metric of the table in `memalert.engine.core.metrics` as `memalert_<name>`
+(the target and component samples, the alert counts, and the engine's own
+health counters), with the table's HELP and UNIT; samples of any other metric
+are left out. The Prometheus collector here and the OTLP exporter
+(`memalert.engine.export.otlp`) both read it, so the two never drift apart.
+Nothing is registered globally: each render collects from a collector built
+over one snapshot.
 
 prometheus-client negotiates the format, formats the numbers, and collects
 for in-process registries (`EngineCollector`); the text itself is written by
@@ -26,40 +28,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import cast
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
+from memalert.engine.core.metrics import METRICS, SAMPLE_METRICS, Kind
 from memalert.engine.core.model import Labels
 from memalert.engine.core.secrets import mask
 from memalert.engine.live.snapshot import EngineSnapshot
 
 PREFIX = "memalert_"
-Kind = Literal["gauge", "counter", "summary"]
-
-# HELP text of each DESIGN §3 metric (exported as memalert_<name>); a metric
-# that is not listed here is not exported, and a test checks every vocabulary
-# metric is.
-TARGET_HELP: Mapping[str, str] = {
-    "rss_bytes": "Resident set size of the target.",
-    "vms_bytes": "Virtual memory size of the target.",
-    "uss_bytes": "Unique set size of the target: memory no other process shares.",
-    "swap_bytes": "Memory of the target swapped out.",
-    "limit_bytes": "Memory limit of the target: its cgroup's memory.max, else physical RAM.",
-    "pressure": "Memory used by the target as a fraction of its limit (0 to 1).",
-    "psi_some_avg10": "Percent of the last 10 s some tasks of the target stalled on memory.",
-    "psi_full_avg10": "Percent of the last 10 s all tasks of the target stalled on memory.",
-    "up": "1 if the target was found and read at the last tick, else 0.",
-    "leak_bytes": "Memory attributed to a sustained upward trend (0 when none).",
-    "leak_growth_bytes_per_hour": "Growth rate of the detected leak, in bytes per hour.",
-    "leak_confidence": "Confidence of the leak detector (0 to 1; 0.5 or more is a leak).",
-    "time_to_limit_seconds": "Time until the target reaches its limit at the current leak rate.",
-    "component_bytes": "Bytes a component allocated and has not freed.",
-    "component_allocations": "Allocations a component made and has not freed.",
-    "site_growth_bytes": "Growth of memory allocated at one allocation site.",
-}
 
 # Recent tick durations are a bounded window, not a running total, so the
 # summary carries quantiles only (OpenMetrics makes _count and _sum optional).
@@ -83,11 +63,8 @@ class Family:
 
     @property
     def unit(self) -> str:
-        """The OpenMetrics unit, which must be the name's suffix."""
-        for unit in ("bytes", "seconds"):
-            if self.key.endswith("_" + unit):
-                return unit
-        return ""
+        """The OpenMetrics unit (which must be the name's suffix)."""
+        return METRICS[self.key].openmetrics_unit
 
 
 def label_name(name: str) -> str:
@@ -135,7 +112,7 @@ def exported_labels(labels: Labels) -> ExportedLabels:
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
     by_metric: dict[str, dict[LabelItems, tuple[ExportedLabels, float]]] = {}
     for sample in snapshot.samples:
-        if sample.metric not in TARGET_HELP:
+        if sample.metric not in SAMPLE_METRICS:
             continue
         # Keyed by the cleaned labels: two raw label sets that clean to the same
         # one would be a duplicate series, which Prometheus rejects whole.
@@ -145,42 +122,18 @@ def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
         Family(
             key=metric,
             kind="gauge",
-            help=TARGET_HELP[metric],
+            help=SAMPLE_METRICS[metric].help,
             points=tuple(by_metric[metric].values()),
         )
-        for metric in TARGET_HELP
+        for metric in SAMPLE_METRICS
         if metric in by_metric
     ]
 
 
-# The engine's own families: key -> (kind, HELP).
-ENGINE_HELP: Mapping[str, tuple[Kind, str]] = {
-    "alerts": ("gauge", "Active alert instances by rule, severity and state (pending or firing)."),
-    "ticks": ("counter", "Evaluation ticks run since the engine started."),
-    "missed_ticks": ("counter", "Ticks skipped because the previous one was still running."),
-    "tick_errors": ("counter", "Ticks that ended in an error."),
-    "tick_duration_seconds": ("summary", "Duration of recent evaluation ticks."),
-    "notifications": (
-        "counter",
-        "Notifications by notifier and result (delivered, failed or dead).",
-    ),
-    "outbox_backlog": ("gauge", "Notifications waiting in the outbox to be delivered."),
-    "dead_letters": ("gauge", "Notifications that failed for good and were set aside."),
-    "last_tick_timestamp_seconds": ("gauge", "Unix time of the last evaluation tick."),
-}
-
-
-def family_specs() -> dict[str, tuple[Kind, str]]:
-    """(kind, HELP) of every family `metric_families` may return: OTLP's instruments."""
-    specs: dict[str, tuple[Kind, str]] = {k: ("gauge", h) for k, h in TARGET_HELP.items()}
-    specs.update(ENGINE_HELP)
-    return specs
-
-
 def _engine_family(key: str, points: Iterable[tuple[Mapping[str, str], float]]) -> Family:
-    kind, help_text = ENGINE_HELP[key]
+    metric = METRICS[key]
     exported = tuple((export(labels.items()), value) for labels, value in points)
-    return Family(key=key, kind=kind, help=help_text, points=exported)
+    return Family(key=key, kind=metric.kind, help=metric.help, points=exported)
 
 
 def _quantile(ordered: list[float], q: float) -> float:

@@ -6,7 +6,8 @@ without it and says how to install it when asked for OTLP.
 
 The values are those of `memalert.engine.export.exposition.metric_families`, the same function
 /metrics renders, so the two exports never disagree; only the names differ
-(`memalert_rss_bytes` -> `memory.rss_bytes`). Each instrument is observable:
+(`memalert_rss_bytes` -> `memory.rss_bytes`, each metric's `otlp_name` and
+`otlp_unit` in `memalert.engine.core.metrics`). Each instrument is observable:
 at every export the SDK calls back for the engine's latest snapshot.
 """
 
@@ -19,41 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import MemalertError
-from memalert.engine.export.exposition import Family, family_specs, metric_families
+from memalert.engine.core.metrics import METRICS
+from memalert.engine.export.exposition import Family, metric_families
 from memalert.engine.live.snapshot import EngineSnapshot, SnapshotSource
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.sdk.metrics import MeterProvider
 
-# exposition key -> (OpenTelemetry name, UCUM unit); a test checks every key has one.
-OTEL_NAMES: Mapping[str, tuple[str, str]] = {
-    "rss_bytes": ("memory.rss_bytes", "By"),
-    "vms_bytes": ("memory.vms_bytes", "By"),
-    "uss_bytes": ("memory.uss_bytes", "By"),
-    "swap_bytes": ("memory.swap_bytes", "By"),
-    "limit_bytes": ("memory.limit_bytes", "By"),
-    "pressure": ("memory.pressure", "1"),
-    "psi_some_avg10": ("memory.psi.some_avg10", "%"),
-    "psi_full_avg10": ("memory.psi.full_avg10", "%"),
-    "up": ("memory.up", "1"),
-    "leak_bytes": ("memory.leak.size_bytes", "By"),
-    "leak_growth_bytes_per_hour": ("memory.leak.growth_bytes_per_hour", "By/h"),
-    "leak_confidence": ("memory.leak.confidence", "1"),
-    "time_to_limit_seconds": ("memory.leak.time_to_limit_seconds", "s"),
-    "component_bytes": ("memory.component.size_bytes", "By"),
-    "component_allocations": ("memory.component.allocations", "{allocation}"),
-    "site_growth_bytes": ("memory.site.growth_bytes", "By"),
-    "alerts": ("memalert.alerts", "{alert}"),
-    "ticks": ("memalert.ticks", "{tick}"),
-    "missed_ticks": ("memalert.ticks.missed", "{tick}"),
-    "tick_errors": ("memalert.ticks.errors", "{tick}"),
-    "tick_duration_seconds": ("memalert.tick.duration_seconds", "s"),
-    "notifications": ("memalert.notifications", "{notification}"),
-    "outbox_backlog": ("memalert.outbox.backlog", "{notification}"),
-    "dead_letters": ("memalert.outbox.dead_letters", "{notification}"),
-    "last_tick_timestamp_seconds": ("memalert.tick.last_timestamp_seconds", "s"),
-}
 EXTRA_HINT = "pip install 'memalert[otlp]'"
 
 
@@ -153,7 +127,11 @@ def start_otlp_export(source: SnapshotSource, config: OtlpConfig | None = None) 
         # A window of recent ticks, not a running total: its quantiles are gauges.
         "summary": meter.create_observable_gauge,
     }
-    for key, (kind, help_text) in family_specs().items():
-        name, unit = OTEL_NAMES[key]
-        create[kind](name, callbacks=[observe(key)], unit=unit, description=help_text)
+    for metric in METRICS.values():
+        create[metric.kind](
+            metric.otlp_name,
+            callbacks=[observe(metric.name)],
+            unit=metric.otlp_unit,
+            description=metric.help,
+        )
     return OtlpExport(provider)

@@ -1,9 +1,11 @@
-"""Compiling one rule file: the shared checker state and the per-file walk.
+"""Compiling one rule file: the checker state its items share, and what it compiles to.
 
-The schema has checked the shape; `memalert.engine.rules.items` checks what the shape
-cannot say, item by item. Each check guards its own types, so a file with
-schema errors still gets every other problem reported, and only entirely
-valid items are compiled into `memalert.engine.core.model` values.
+The schema has checked the shape; `memalert.engine.rules.items` checks what the
+shape cannot say, item by item, reporting through a `FileCompiler`, and
+`memalert.engine.rules.load.compile_file` walks a file's items (so this module
+imports neither). Each check guards its own types, so a file with schema errors
+still gets every other problem reported, and only entirely valid items are
+compiled into `memalert.engine.core.model` values.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     DetectorSettings,
     Matcher,
@@ -27,19 +30,10 @@ from memalert.engine.core.model import (
 )
 from memalert.engine.core.secrets import mask, secret_spans
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
-from memalert.engine.core.vocabulary import METRICS, Unit
-from memalert.engine.rules.detector import compile_detector
-from memalert.engine.rules.items import (
-    compile_notifier,
-    compile_route,
-    compile_rule,
-    compile_silence,
-    compile_target,
-)
 from memalert.engine.rules.schemacheck import describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Mapping
 
     from memalert.engine.rules.yamlsource import Document, JsonPath
 
@@ -112,7 +106,7 @@ class FileCompiler:
     def threshold(self, path: JsonPath, value: object, metric: str) -> float | None:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return None
-        info = METRICS.get(metric)
+        info = SAMPLE_METRICS.get(metric)
         unit = info.unit if info is not None else Unit.BYTES
         if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
             return self._parsed(path, parse_size, value)
@@ -191,46 +185,7 @@ def _clipped(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def compile_file(
-    doc: Document,
-    schema_error_paths: Iterable[JsonPath] = (),
-    *,
-    env: Mapping[str, str] | None = None,
-) -> CompiledFile:
-    """Check the meaning of one rule file and compile its valid items.
-
-    `schema_error_paths` are where the schema found problems; items under them
-    are checked but not compiled, since their types cannot be trusted. With
-    `env`, `${VAR}` in target selectors is expanded (notifier URLs never are:
-    the notifier layer expands them when it sends).
-    """
-    c = FileCompiler(doc, frozenset(tuple(p[:2]) for p in schema_error_paths), env)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if "interval" in data:
-        c.out.interval = c.duration(("interval",), data["interval"], positive=True)
-    if "repeat_interval" in data:
-        c.out.repeat_interval = c.duration(
-            ("repeat_interval",), data["repeat_interval"], positive=True
-        )
-    if "detector" in data:
-        c.out.detector = compile_detector(c, ("detector",), data["detector"])
-    for section, compile_item in _SECTIONS.items():
-        items = data.get(section)
-        if isinstance(items, list):
-            for i, item in enumerate(items):
-                if isinstance(item, dict):
-                    c.start_item((section, i))
-                    compile_item(c, (section, i), item)
-    notifiers = data.get("notifiers")
-    if isinstance(notifiers, dict):
-        for name, body in notifiers.items():
-            c.start_item(("notifiers", name))
-            compile_notifier(c, name, body)
-    _literal_secrets(c)
-    return c.out
-
-
-def _literal_secrets(c: FileCompiler) -> None:
+def check_literal_secrets(c: FileCompiler) -> None:
     """Scan the text, not the data: a token in a comment is committed just the same."""
     text = c.doc.text
     spans = secret_spans(text)
@@ -254,11 +209,3 @@ def _literal_secrets(c: FileCompiler) -> None:
                 "variable and write ${VAR} here instead",
             )
         )
-
-
-_SECTIONS = {
-    "rules": compile_rule,
-    "targets": compile_target,
-    "routes": compile_route,
-    "silences": compile_silence,
-}

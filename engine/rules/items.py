@@ -16,10 +16,10 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
 from memalert.engine.core.units import format_bytes
-from memalert.engine.core.vocabulary import METRICS
 from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
@@ -40,10 +40,10 @@ _log = logging.getLogger(__name__)
 def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
     c.declare("rule", item.get("name"), (*path, "name"))
     metric = item.get("metric")
-    if isinstance(metric, str) and metric not in METRICS:
+    if isinstance(metric, str) and metric not in SAMPLE_METRICS:
         c.error(
             (*path, "metric"),
-            f"unknown metric {metric!r} in {c.what(path)}{did_you_mean(metric, METRICS)}",
+            f"unknown metric {metric!r} in {c.what(path)}{did_you_mean(metric, SAMPLE_METRICS)}",
         )
     metric = metric if isinstance(metric, str) else ""
     direction = "above" if "above" in item else "below"
@@ -103,7 +103,7 @@ def _levels(c: FileCompiler, path: JsonPath, value: object, metric: str) -> dict
 
 def _shown(metric: str, value: float) -> str:
     # An unknown metric (reported separately) had its thresholds read as sizes.
-    return format_value(metric, value) if metric in METRICS else format_bytes(value)
+    return format_value(metric, value) if metric in SAMPLE_METRICS else format_bytes(value)
 
 
 def _check_order(
@@ -160,7 +160,7 @@ def _check_recover(
 
 
 def _check_where(c: FileCompiler, path: JsonPath, metric: str, where: object) -> None:
-    info = METRICS.get(metric)
+    info = SAMPLE_METRICS.get(metric)
     if info is None or not isinstance(where, dict):
         return
     carried = ", ".join(sorted(info.labels))

@@ -26,12 +26,22 @@ from memalert.engine.core.model import (
     Position,
     RuleSet,
 )
-from memalert.engine.rules.compile import CompiledFile, compile_file
+from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_literal_secrets
+from memalert.engine.rules.detector import compile_detector
+from memalert.engine.rules.items import (
+    compile_notifier,
+    compile_route,
+    compile_rule,
+    compile_silence,
+    compile_target,
+)
 from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from memalert.engine.rules.yamlsource import Document, JsonPath
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 TEST_FILE_KEY = "rule_files"  # the top-level key of a `memalert test` file
@@ -90,6 +100,53 @@ def _load(
     if unique or not compiled:
         return unique, None
     return [], _merge(compiled)
+
+
+def compile_file(
+    doc: Document,
+    schema_error_paths: Iterable[JsonPath] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+) -> CompiledFile:
+    """Check the meaning of one rule file and compile its valid items.
+
+    `schema_error_paths` are where the schema found problems; items under them
+    are checked but not compiled, since their types cannot be trusted. With
+    `env`, `${VAR}` in target selectors is expanded (notifier URLs never are:
+    the notifier layer expands them when it sends).
+    """
+    c = FileCompiler(doc, frozenset(tuple(p[:2]) for p in schema_error_paths), env)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if "interval" in data:
+        c.out.interval = c.duration(("interval",), data["interval"], positive=True)
+    if "repeat_interval" in data:
+        c.out.repeat_interval = c.duration(
+            ("repeat_interval",), data["repeat_interval"], positive=True
+        )
+    if "detector" in data:
+        c.out.detector = compile_detector(c, ("detector",), data["detector"])
+    for section, compile_item in _SECTIONS.items():
+        items = data.get(section)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    c.start_item((section, i))
+                    compile_item(c, (section, i), item)
+    notifiers = data.get("notifiers")
+    if isinstance(notifiers, dict):
+        for name, body in notifiers.items():
+            c.start_item(("notifiers", name))
+            compile_notifier(c, name, body)
+    check_literal_secrets(c)
+    return c.out
+
+
+_SECTIONS = {
+    "rules": compile_rule,
+    "targets": compile_target,
+    "routes": compile_route,
+    "silences": compile_silence,
+}
 
 
 def _rule_files(

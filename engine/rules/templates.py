@@ -18,8 +18,8 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.units import format_bytes, format_duration, format_percent
-from memalert.engine.core.vocabulary import METRICS, Unit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -208,7 +208,7 @@ def format_value(metric: str, value: float) -> str:
 
 
 def _unit_of(metric: str) -> Unit:
-    info = METRICS.get(metric)
+    info = SAMPLE_METRICS.get(metric)
     if info is not None:
         return info.unit
     if metric.endswith("_bytes"):

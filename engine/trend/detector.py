@@ -25,9 +25,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from memalert.engine.core.metrics import DETECTOR_METRICS
 from memalert.engine.core.model import DetectorSettings, Labels, RuleSet, Sample
-from memalert.engine.trend.params import TrendParams, params_for
-from memalert.engine.trend.state import DEFAULT_PARAMS, TrendResult, TrendState, update
+from memalert.engine.trend.params import DEFAULT_PARAMS, TrendParams, params_for
+from memalert.engine.trend.state import TrendResult, TrendState, update
 
 __all__ = ["DETECTOR_METRICS", "TrendDetector", "TrendParams", "TrendResult"]
 
@@ -35,12 +36,6 @@ __all__ = ["DETECTOR_METRICS", "TrendDetector", "TrendParams", "TrendResult"]
 # signal; RSS is the fallback when USS is not readable.
 SOURCE_METRICS = ("uss_bytes", "rss_bytes")
 _INPUT_METRICS = frozenset((*SOURCE_METRICS, "limit_bytes", "up"))
-DETECTOR_METRICS = (
-    "leak_bytes",
-    "leak_growth_bytes_per_hour",
-    "leak_confidence",
-    "time_to_limit_seconds",
-)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -23,10 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample as PromSample
 
 from memalert.engine.alerting.views import AlertView
+from memalert.engine.core.metrics import METRICS, SAMPLE_METRICS
 from memalert.engine.core.model import Labels, Sample, Severity
-from memalert.engine.core.vocabulary import METRICS
 from memalert.engine.export.exposition import (
-    TARGET_HELP,
     EngineCollector,
     label_name,
     metric_families,
@@ -87,8 +86,11 @@ def test_names_follow_prometheus_conventions() -> None:
             assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", k) for k in sample.labels)
 
 
-def test_every_vocabulary_metric_is_exported() -> None:
-    assert set(TARGET_HELP) == set(METRICS)
+def test_every_metric_of_the_table_is_exported_with_its_help() -> None:
+    one_each = tuple(Sample(m, Labels(target="api"), 1.0, NOW) for m in SAMPLE_METRICS)
+    body, _ = render_metrics(replace(populated_snapshot(NOW), samples=one_each))
+    helps = {f.name: f.documentation for f in text_string_to_metric_families(body.decode())}
+    assert helps == {f"memalert_{m.name}": m.help for m in METRICS.values()}
 
 
 def test_values_and_labels_come_from_the_snapshot() -> None:
@@ -263,7 +265,7 @@ VALUES = st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 1 << 62
 SAMPLES = st.lists(
     st.builds(
         Sample,
-        st.sampled_from(sorted(TARGET_HELP)),
+        st.sampled_from(sorted(SAMPLE_METRICS)),
         st.dictionaries(LABEL_TEXT, LABEL_TEXT, max_size=3).map(Labels),
         VALUES,
         st.just(NOW),

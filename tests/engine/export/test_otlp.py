@@ -23,8 +23,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from memalert.engine.export.exposition import family_specs
-from memalert.engine.export.otlp import OTEL_NAMES, OtlpConfig, start_otlp_export
+from memalert.engine.core.metrics import METRICS
+from memalert.engine.export.otlp import OtlpConfig, start_otlp_export
 from memalert.engine.live.snapshot import EngineSnapshot
 
 pytestmark = pytest.mark.integration
@@ -97,9 +97,8 @@ def points(request: ExportMetricsServiceRequest) -> dict[str, list[tuple[dict[st
     return found
 
 
-def test_every_family_has_an_opentelemetry_name() -> None:
-    assert set(OTEL_NAMES) == set(family_specs())
-    names = [name for name, _ in OTEL_NAMES.values()]
+def test_every_metric_has_its_own_opentelemetry_name() -> None:
+    names = [m.otlp_name for m in METRICS.values()]
     assert len(names) == len(set(names))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memalert.engine.core.vocabulary import METRICS
+from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.rules.templates import (
     TEMPLATE_VARIABLES,
     default_summary,
@@ -181,7 +181,7 @@ def test_format_value(metric: str, value: float, shown: str) -> None:
     assert format_value(metric, value) == shown
 
 
-@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("metric", sorted(SAMPLE_METRICS))
 def test_default_summary_renders_for_every_metric(metric: str) -> None:
     assert template_errors(default_summary(metric)) == []
     full = render(default_summary(metric), {**CONTEXT, "metric": metric, "value": 0.5})

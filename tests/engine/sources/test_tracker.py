@@ -21,6 +21,7 @@ import psutil
 import pytest
 from memchildren import MiB, allocating_children, stop
 
+from memalert.engine.core.metrics import Producer, produced_by
 from memalert.engine.core.model import Sample, TargetSpec
 from memalert.engine.sources.base import TargetUnavailableError
 from memalert.engine.sources.tracker import MemorySnapshot, MemoryTracker
@@ -244,6 +245,7 @@ def test_self_target_gives_every_tracker_metric() -> None:
         "psi_full_avg10": 0.25,
         "up": 1.0,
     }
+    assert set(metrics) == set(produced_by(Producer.TRACKER))
 
 
 def test_every_sample_carries_the_target_label_and_tick_time() -> None:
