@@ -1,4 +1,4 @@
-"""The `memalert` command line (DESIGN §6). Errors print as FILE:LINE:COL, never tracebacks."""
+"""The `memalert` command line (README.md#commands): errors as FILE:LINE:COL, never tracebacks."""
 
 from __future__ import annotations
 

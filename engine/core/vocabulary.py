@@ -1,4 +1,4 @@
-"""The metric names rules may use (DESIGN §3): unit and the labels each one carries.
+"""The metric names rules may use (docs/rules.md#metrics): unit and the labels each one carries.
 
 One table serves the rule checker (unknown metrics, units of thresholds,
 `where` labels that can never match) and message formatting (`95.4 MiB`,

@@ -1,7 +1,7 @@
 """/metrics: an `EngineSnapshot` as Prometheus (or OpenMetrics) text.
 
 `metric_families(snapshot)` is the one place that decides what is exported:
-the target and component metrics of DESIGN §3 as `memalert_<metric>`, the
+the target and component metrics of docs/rules.md#metrics as `memalert_<metric>`, the
 alert counts, and the engine's own health counters. The Prometheus collector
 here and the OTLP exporter (`memalert.engine.export.otlp`) both read it, so the two never
 drift apart. Nothing is registered globally: each render collects from a
@@ -39,7 +39,7 @@ from memalert.engine.live.snapshot import EngineSnapshot
 PREFIX = "memalert_"
 Kind = Literal["gauge", "counter", "summary"]
 
-# HELP text of each DESIGN §3 metric (exported as memalert_<name>); a metric
+# HELP text of each metric of docs/rules.md#metrics (exported as memalert_<name>); a metric
 # that is not listed here is not exported, and a test checks every vocabulary
 # metric is.
 TARGET_HELP: Mapping[str, str] = {
