@@ -200,3 +200,21 @@ def test_json_blocks_parse(block: Block) -> None:
     except json.JSONDecodeError:  # JSON Lines: one value a line
         for line in block.body.splitlines():
             json.loads(line)
+
+
+@pytest.mark.integration
+def test_leak_quality_on_a_fresh_clone_scores_the_repositorys_sample(tmp_path: Path) -> None:
+    # README and docs/leak-detection.md say `python bench/leak_quality.py`; a fresh clone
+    # has no ../shared/leak-traces beside it.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "leak_quality.py"), "--traces", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"no labelled traces at {tmp_path}" in result.stderr
+    assert "leaky-api" in result.stdout
