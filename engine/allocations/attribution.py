@@ -5,7 +5,7 @@ allocation-heavy code several times (bench/tracemalloc_overhead.py measures it),
 so tracemalloc stays off until a leak alert fires for the engine's own process, or
 someone asks. Then `diagnose` takes two snapshots `interval` apart and reports the
 allocation sites whose live memory grew most: `file:line` with a short traceback,
-published as `site_growth_bytes` samples (DESIGN §3) so the follow-up notification
+published as `site_growth_bytes` samples (docs/rules.md#metrics) so the follow-up notification
 says where the memory goes.
 
 Only allocations made while tracing are seen: growth between the snapshots is

@@ -1,4 +1,4 @@
-"""Component leak detection over in-process allocation records (DESIGN §7).
+"""Component leak detection over in-process allocation records (docs/allocation-analysis.md).
 
 A component is a potential leak when it still holds memory (allocations minus
 deallocations) and that memory kept growing over at least the recent half of the
@@ -30,7 +30,7 @@ from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.units import format_bytes
 
 SECONDS_PER_HOUR = 3600.0
-BYTES_PER_MB = 1e6  # DESIGN §3: MB is SI, MiB is IEC
+BYTES_PER_MB = 1e6  # docs/rules.md#units: MB is SI, MiB is IEC
 # A plateau (cache at its cap, warmed-up pool) gains almost nothing over the recent
 # half of its activity; a leak gains a share of what it holds that does not shrink.
 MIN_RECENT_GROWTH_FRACTION = 0.1
@@ -271,7 +271,7 @@ class LeakDetector(AllocationLog[LeakStats]):
         return min(1.0, held / budget)
 
     def samples(self, target: str, now: float) -> list[Sample]:
-        """DESIGN §3 component metrics, labelled {target, component}, stamped `now`.
+        """Component metrics (docs/rules.md#metrics), labelled {target, component}, stamped `now`.
 
         `leak_bytes` is the held bytes of a potential leak and 0 for other components.
         """

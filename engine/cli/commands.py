@@ -1,4 +1,4 @@
-"""The daemon's commands: `run`, `notify-test`, `silence add|list|expire`, `status` (DESIGN §6).
+"""The daemon's commands: `run`, `notify-test`, `silence`, `status` (docs/operations.md).
 
 `add_daemon_commands` adds their parsers to `memalert`'s; each handler returns
 the exit code. `run` and `notify-test` import the engine and apprise only when

@@ -1,4 +1,4 @@
-"""The `memalert` command line (DESIGN §6). Errors print as FILE:LINE:COL, never tracebacks."""
+"""The `memalert` command line (README.md#commands): errors as FILE:LINE:COL, never tracebacks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from memalert.engine.cli.commands import add_daemon_commands
 from memalert.engine.cli.exec_command import add_exec_command
 from memalert.engine.core.errors import MemalertError, RuleFileError
 from memalert.engine.core.model import Severity
+from memalert.engine.core.release import VERSION
 from memalert.engine.replay.dryrun import run_dry_run
 from memalert.engine.replay.observations import read_observations
 from memalert.engine.replay.ruletest import run_test_files
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="memalert",
         description="Memory leak detection and alerting from declarative YAML rules.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate rule files (exit 1 if invalid)")

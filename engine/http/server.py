@@ -21,6 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from memalert.engine.core.release import VERSION
 from memalert.engine.http.app import (
     MAX_BODY_BYTES,
     HttpApp,
@@ -53,10 +54,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a scraper reuses its connection
-    server_version = "memalert"
-    sys_version = ""
     timeout = SOCKET_TIMEOUT_SECONDS
     server: _Server
+
+    def version_string(self) -> str:
+        return f"memalert/{VERSION}"  # the Server header: ours, without Python's
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         # http.server answers a method without a do_<METHOD> with 501; every

@@ -19,7 +19,7 @@ from memalert.engine.live.snapshot import EngineSnapshot, TargetLeak
 
 # /health turns unhealthy when no tick ran for this many intervals.
 UNHEALTHY_AFTER_INTERVALS = 3
-# The seed's name for virtual memory, which /snapshot keeps (DESIGN §7 `virtual_bytes`).
+# The seed's name for virtual memory, which /snapshot keeps (docs/http.md, Snapshot).
 _SNAPSHOT_NAMES = {"vms_bytes": "virtual_bytes"}
 _ALWAYS_SHOWN = ("rss_bytes", "virtual_bytes", "pressure", "limit_bytes")
 

@@ -18,7 +18,7 @@ SELF_TARGET_NAME = "self"
 
 
 def default_targets() -> tuple[TargetSpec, ...]:
-    """DESIGN §4: a rule file without `targets` watches the host."""
+    """A rule file without `targets` watches the host (docs/targets.md)."""
     return (HOST_TARGET,)
 
 

@@ -1,4 +1,4 @@
-"""`memalert record`: sample the targets of a rule file into an observations file (DESIGN §5).
+"""`memalert record`: sample the targets of a rule file into observations (docs/observations.md).
 
 Every `interval` of the rule set, the tracker reads every target, exactly as
 `memalert run` would, and one JSON line per target (and per component or
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from memalert.engine.core.model import Sample, TargetSpec
     from memalert.engine.sources.tracker import MemoryTracker
 
-# Labels that DESIGN §5 gives a key of their own; any others go under "labels".
+# Labels that docs/observations.md gives a key of their own; any others go under "labels".
 _OWN_KEYS = ("target", "component", "site")
 
 
@@ -60,7 +60,7 @@ def _number(value: float) -> float | int:
 
 
 def observation_records(samples: Sequence[Sample]) -> list[dict[str, Any]]:
-    """One tick's samples as DESIGN §5 records: one per label set, in first-seen order."""
+    """One tick's samples as observation records: one per label set, in first-seen order."""
     grouped: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
     for sample in samples:
         if not math.isfinite(sample.value):

@@ -1,4 +1,4 @@
-"""Observations: the JSON Lines files `record` writes and `dry-run` replays (DESIGN §5).
+"""Observations: the JSON Lines files `record` writes and `dry-run` replays (docs/observations.md).
 
     {"ts": 1764000000.0, "target": "api", "metrics": {"rss_bytes": 1.2e8}}
     {"ts": "2026-11-24T09:00:15Z", "target": "api", "component": "cache",

@@ -1,4 +1,4 @@
-"""Sampling of one target (DESIGN §4) into the tracker metrics of DESIGN §3.
+"""Sampling of one target (docs/targets.md) into the tracker metrics of docs/rules.md#metrics.
 
 One function per target kind, registered in `_SAMPLERS`. Process-like kinds
 (`self`, `pid`, `pidfile`, `process`) first resolve to root pids, then optionally
@@ -163,7 +163,7 @@ class PatternCache:
 
 
 def sample_target(spec: TargetSpec, view: TickView) -> Metrics:
-    """DESIGN §3 tracker metrics of one target, without `up` (the caller adds it)."""
+    """The tracker metrics (docs/rules.md#metrics) of one target but `up` (the caller adds it)."""
     sampler = _SAMPLERS.get(spec.kind)
     if sampler is None:
         raise TargetUnavailableError(f"unknown target kind {spec.kind!r}")

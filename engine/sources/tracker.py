@@ -1,10 +1,10 @@
 """MemoryTracker: memory of one process on demand, and of every configured target per tick.
 
 Two faces over the same readers (`memalert.engine.sources`):
-- the Python API of DESIGN §7 for one process: `snapshot()`, `breakdown()`,
+- the Python API of docs/targets.md for one process: `snapshot()`, `breakdown()`,
   `stats(duration, interval)`;
 - the engine's tick: `sample_targets(targets, now)` turns the targets of a rule
-  file (DESIGN §4) into the tracker metrics of DESIGN §3, one `up` per target.
+  file (docs/targets.md) into the tracker metrics of docs/rules.md#metrics, one `up` per target.
   A target that cannot be read gives `up` 0 and a reason in `last_errors`, never
   an exception, so one vanished process cannot stop the others being watched.
 
@@ -206,7 +206,7 @@ class MemoryTracker:
     # -- the engine's tick -----------------------------------------------------
 
     def sample_targets(self, targets: Sequence[TargetSpec], now: float) -> list[Sample]:
-        """DESIGN §3 tracker metrics for every target, stamped `now`, labelled `target`.
+        """The tracker metrics (docs/rules.md#metrics) of every target, at `now`, labelled `target`.
 
         Every target yields `up` (1 read, 0 not); a down target yields nothing else
         and its reason goes to `last_errors`.

@@ -2,7 +2,7 @@
 
 `TrendDetector.observe(samples)` takes one tick's samples and returns, for
 every target with an `rss_bytes` or `uss_bytes` sample, the detector metrics
-of DESIGN §3 with the same labels and timestamp:
+of docs/rules.md#metrics with the same labels and timestamp:
 
 - `leak_bytes`: memory above the floor the target had before its current
   sustained upward trend (0 when there is none),

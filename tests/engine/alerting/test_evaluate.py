@@ -1,4 +1,4 @@
-"""The state machine of DESIGN §4, as tables of series -> expected transitions."""
+"""The state machine of docs/alerting-semantics.md, as tables of series -> expected transitions."""
 
 from __future__ import annotations
 

@@ -333,7 +333,7 @@ def test_a_leak_alert_on_this_process_is_followed_by_its_allocation_sites(
 def test_start_runs_ticks_and_delivery_in_the_background_and_stop_ends_them(
     tmp_path: Path,
 ) -> None:
-    # Real clock and threads: the in-process use of DESIGN §7.
+    # Real clock and threads: the in-process use of README.md#python-api.
     world = World(tmp_path, RULES.replace("interval: 15s", "interval: 1s").replace("30s", "0s"))
     world.set_rss(150)
     engine = AlertEngine.from_files(

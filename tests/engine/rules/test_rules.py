@@ -400,17 +400,18 @@ BAD = [
         "r.yaml:2:1: duplicate key 'version' (first on line 1)",
         id="duplicate-key",
     ),
-    pytest.param(
-        "version: 1\nrules: [\n",
-        "r.yaml:3:1: invalid YAML: did not find expected node content (while parsing a flow node)",
-        id="malformed-yaml",
-    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD)
 def test_each_problem_is_reported_where_it_is(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in check(tmp_path, text)
+
+
+def test_malformed_yaml_reaches_check_at_its_position(tmp_path: Path) -> None:
+    # After the position the words are PyYAML's, which change between releases.
+    (problem,) = check(tmp_path, "version: 1\nrules: [\n")
+    assert problem.startswith("r.yaml:3:1: invalid YAML: ")
 
 
 MANY_PROBLEMS = """\

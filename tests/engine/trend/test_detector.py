@@ -217,7 +217,7 @@ def test_params_are_checked_with_a_message_naming_the_field() -> None:
     assert TrendDetector(TrendParams(min_span_seconds=2 * HOUR)).params.min_span_seconds == 7200
 
 
-# -- the shared labelled traces (DESIGN §5 observations), when present ----------------
+# -- the shared labelled traces (docs/observations.md), when present ----------------
 
 SHARED = ("trace-001", "trace-005", "trace-006", "trace-012", "trace-021", "trace-023")
 
