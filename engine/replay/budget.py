@@ -1,7 +1,7 @@
 """How many evaluations a replay or a rule test may run, counted before the first one.
 
-An evaluation costs about 10 µs with one series and one rule, far more with
-many series or the trend detector; an observation file whose timestamps span
+An evaluation with nothing new to see costs 10-20 µs, one that runs the trend
+detector over a sample far more; an observation file whose timestamps span
 decades, a test checked at an `eval_time` of a million weeks or a 1 ms
 `evaluation_interval` over a day asks for tens of millions or more, hours of
 work that look like a hang. `dry-run` and `test` count what a run needs from
@@ -16,7 +16,7 @@ import math
 from memalert.engine.core.errors import MemalertError
 
 # A day at a 0.1 s interval, 11 days at 1 s, 173 days at the default 15 s:
-# about 10 s of evaluation with a few series (docs/observations.md).
+# about 20 s of empty evaluations on a shared 2-core machine (docs/observations.md).
 MAX_EVALUATIONS = 1_000_000
 
 
