@@ -144,6 +144,8 @@ def _event(event: AlertEvent, notify: tuple[str, ...], output_format: str) -> st
                 "value": event.value,
                 "notify": list(notify),
                 "message": event.summary,
+                "reason": event.reason,
+                "silenced": event.silenced,
             },
             sort_keys=False,
         )

@@ -60,6 +60,8 @@ def test_json_output_is_one_object_per_transition(
         "value": 60 * MiB,
         "notify": ["hook"],
         "message": "api leaks 60.0 MiB",
+        "reason": "",
+        "silenced": False,
     }
 
 
