@@ -33,6 +33,8 @@ def grid_points(span: float, interval: float, *, through_end: bool) -> float:
     """
     if span <= 0:
         return 1.0
+    if interval <= 0:  # refused where the interval is read; never a ZeroDivisionError here
+        return math.inf
     ratio = span / interval
     if not math.isfinite(ratio):
         return math.inf

@@ -88,6 +88,7 @@ def test_grid_points_match_the_replay_and_rule_test_loops() -> None:
     assert grid_points(46.0, 15.0, through_end=False) == 4  # a test stops at or before it
     assert grid_points(0.0, 15.0, through_end=True) == 1
     assert grid_points(1e308, 1e-300, through_end=False) > MAX_EVALUATIONS
+    assert grid_points(60.0, 0.0, through_end=True) > MAX_EVALUATIONS
 
 
 def write_test_file(tmp_path: Path, body: str) -> Path:
