@@ -122,6 +122,8 @@ def render_html(notification: Notification) -> Message:
             facts.append(f"Threshold: {format_value(event.metric, event.threshold)}")
         if isinstance(event, AlertResolved) and event.firing_since is not None:
             facts.append(f"Fired for {format_duration(event.at - event.firing_since)}")
+        if event.reason:
+            facts.append(f"Reason: {event.reason}")
         facts += [line[:1].upper() + line[1:] for line in details(event)]
         facts.append(f"Labels: {describe_labels(event.labels)}")
         parts += [
@@ -141,7 +143,7 @@ def render_html(notification: Notification) -> Message:
 
 
 def event_record(event: AlertEvent) -> dict[str, Any]:
-    """One alert as JSON (file notifier): raw numbers plus the rendered line."""
+    """One alert as JSON (file notifier): raw numbers, plus the lines the text channels show."""
     return {
         "event": event.event,
         "at": rfc3339(event.at),
@@ -155,7 +157,10 @@ def event_record(event: AlertEvent) -> dict[str, Any]:
         "active_since": None if event.active_since is None else rfc3339(event.active_since),
         "firing_since": None if event.firing_since is None else rfc3339(event.firing_since),
         "reason": event.reason,
+        "related": dict(event.related),
+        "top_sites": [{"site": site, "growth_bytes": grown} for site, grown in event.top_sites],
         "message": event_line(event),
+        "details": details(event),
     }
 
 

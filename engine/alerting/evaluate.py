@@ -55,12 +55,7 @@ def evaluate(
         else:
             group.append(sample)
 
-    tick = Tick(
-        now=now,
-        repeat_interval=rules.repeat_interval,
-        silences=[s for s in (*rules.silences, *silences) if s.active(now)],
-        series=series,
-    )
+    tick = _tick(rules, series, now, silences)
     steps = {rule.name: RuleStep(rule, tick) for rule in rules.rules}
     instances = dict(state.instances)
     # Counted rather than collected: when every remembered instance had a value
@@ -106,3 +101,44 @@ def evaluate(
                 elif new is not old:
                     instances[key] = new
     return EvalState(instances=instances, series=series), tick.events
+
+
+def _tick(
+    rules: RuleSet, series: Mapping[SeriesKey, Sample], now: float, silences: Sequence[Silence]
+) -> Tick:
+    return Tick(
+        now=now,
+        repeat_interval=rules.repeat_interval,
+        silences=[s for s in (*rules.silences, *silences) if s.active(now)],
+        series=series,
+    )
+
+
+def renotify(
+    rules: RuleSet,
+    state: EvalState,
+    now: float,
+    *,
+    rule: str,
+    labels: Labels,
+    reason: str,
+    top_sites: tuple[tuple[str, float], ...] = (),
+    silences: Sequence[Silence] = (),
+) -> AlertEvent | None:
+    """A re-notification (`AlertRepeated`) of the alert `labels` of `rule` firing in `state`.
+
+    Made as the state machine makes its own repeats: the current value,
+    threshold, related values and summary, at `now`. None when that alert no
+    longer fires, its rule is gone, or it is silenced. `labels` are the alert's
+    (the series' plus the rule's own), as an earlier event of it carries them.
+    """
+    found = next((r for r in rules.rules if r.name == rule), None)
+    if found is None:
+        return None
+    step = RuleStep(found, _tick(rules, state.series, now, silences))
+    for (name, series_labels), instance in state.instances.items():
+        alert_labels = series_labels.merged(found.labels) if found.labels else series_labels
+        if name == rule and alert_labels == labels and instance.firing is not None:
+            event = step.repeat(instance, series_labels, reason=reason, top_sites=top_sites)
+            return None if event.silenced else event
+    return None

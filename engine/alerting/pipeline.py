@@ -8,7 +8,7 @@ passes `memalert test` behaves the same at 3 a.m.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from memalert.engine.alerting.evaluate import EvalState, evaluate
 from memalert.engine.alerting.messages import RELATED_VARIABLES
@@ -28,6 +28,17 @@ class TickResult:
     samples: tuple[Sample, ...]
     events: tuple[AlertEvent, ...]
     notifications: tuple[Notification, ...]
+
+    def adding(self, ruleset: RuleSet, events: Sequence[AlertEvent]) -> TickResult:
+        """This tick with `events` found after evaluation (the live engine's follow-ups).
+
+        The notifications are grouped again from all of the tick's events, by the
+        same routing as every tick, so what is enqueued is what dry-run shows.
+        """
+        if not events:
+            return self
+        every = (*self.events, *events)
+        return replace(self, events=every, notifications=tuple(group_notifications(ruleset, every)))
 
 
 class Pipeline:

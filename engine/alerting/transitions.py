@@ -253,6 +253,30 @@ class RuleStep:
             last_notified=last,
         )
 
+    def repeat(
+        self,
+        instance: InstanceState,
+        labels: Labels,
+        *,
+        reason: str,
+        top_sites: tuple[tuple[str, float], ...] = (),
+    ) -> AlertEvent:
+        """Re-notify a firing instance now, outside `repeat_interval` (a diagnosis follow-up)."""
+        severity = instance.firing
+        if severity is None:
+            raise ValueError("only a firing alert is re-notified")
+        self._emit(
+            AlertRepeated,
+            labels,
+            None,
+            active=instance.active_since,
+            severity=severity,
+            firing_since=instance.firing_since,
+            reason=reason,
+            top_sites=top_sites,
+        )
+        return self.tick.events[-1]
+
     def _announce_pending(
         self, old: InstanceState, labels: Labels, value: float | None, active: _Times
     ) -> None:
@@ -306,6 +330,7 @@ class RuleStep:
         firing_since: float | None,
         reason: str = "",
         heard: bool = True,
+        top_sites: tuple[tuple[str, float], ...] = (),
     ) -> bool:
         """Append the event; return whether it is silenced."""
         rule = self.rule
@@ -327,6 +352,7 @@ class RuleStep:
             reason=reason,
             silenced=silenced,
             related=tick.related(labels),
+            top_sites=top_sites,
         )
         defer_summary(event, self.renderer)
         tick.events.append(event)

@@ -11,6 +11,7 @@ from memalert.engine.cli.exec_command import add_exec_command
 from memalert.engine.core.errors import MemalertError, RuleFileError
 from memalert.engine.core.model import Severity
 from memalert.engine.core.release import VERSION
+from memalert.engine.replay.budget import MAX_EVALUATIONS
 from memalert.engine.replay.dryrun import run_dry_run
 from memalert.engine.replay.observations import read_observations
 from memalert.engine.replay.ruletest import run_test_files
@@ -45,20 +46,49 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     except MemalertError as exc:
         _report(exc)
         return 2
-    summary = run_dry_run(ruleset, samples, output_format=args.format, write=_print)
+    summary = run_dry_run(
+        ruleset,
+        samples,
+        output_format=args.format,
+        write=_print,
+        max_evaluations=args.max_evaluations,
+        source=args.observations,
+    )
     if args.fail_on and summary.worst_fired is not None:
         return 1 if summary.worst_fired >= Severity.parse(args.fail_on) else 0
     return 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    return run_test_files(args.testfiles, _print, _print_error)
+    return run_test_files(
+        args.testfiles, _print, _print_error, max_evaluations=args.max_evaluations
+    )
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     from memalert.engine.live.record import run_record  # noqa: PLC0415 - the tracker loads only to record
 
     return run_record(args.rules, out=args.out, duration=args.duration)
+
+
+def _evaluation_count(text: str) -> int:
+    # ASCII digits only: int() also reads other scripts' digits and `1_000`.
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
+
+
+def _add_max_evaluations(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--max-evaluations",
+        type=_evaluation_count,
+        default=MAX_EVALUATIONS,
+        metavar="N",
+        help=f"refuse a run of more than N evaluations (default {MAX_EVALUATIONS:,})",
+    )
 
 
 def _report(exc: MemalertError) -> None:
@@ -91,10 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("warning", "critical"),
         help="exit 1 if an alert at or above this severity fired",
     )
+    _add_max_evaluations(dry)
     dry.set_defaults(handler=cmd_dry_run)
 
     test = commands.add_parser("test", help="run promtool-style rule unit tests")
     test.add_argument("testfiles", nargs="+", metavar="TESTFILE", help="test files or directories")
+    _add_max_evaluations(test)
     test.set_defaults(handler=cmd_test)
 
     record = commands.add_parser("record", help="sample the rules' targets into observations")

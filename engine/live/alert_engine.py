@@ -22,12 +22,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memalert.engine.alerting.pipeline import Pipeline, TickResult
-from memalert.engine.alerting.routing import group_notifications
 from memalert.engine.alerting.views import active_alerts
 from memalert.engine.allocations.attribution import site_growth_samples
 from memalert.engine.core.errors import Diagnostic, RuleFileError
@@ -221,9 +219,7 @@ class AlertEngine:
         if finished is not None:
             follow_up = finished.follow_up(ruleset, pipeline.state, now, silences)
             if follow_up is not None:
-                events = (*result.events, follow_up)
-                notifications = tuple(group_notifications(ruleset, events))
-                result = replace(result, events=events, notifications=notifications)
+                result = result.adding(ruleset, (follow_up,))
         try:
             self._store.commit_tick(
                 pipeline.state, result.notifications, now=now, rule_metrics=self._rule_metrics

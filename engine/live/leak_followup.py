@@ -15,20 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from memalert.engine.alerting.evaluate import EvalState
+from memalert.engine.alerting.evaluate import EvalState, renotify
 from memalert.engine.allocations.attribution import SiteGrowth, diagnose_in_background
 from memalert.engine.allocations.leaks import LeakAnalysis
-from memalert.engine.core.model import (
-    AlertEscalated,
-    AlertEvent,
-    AlertFired,
-    AlertRepeated,
-    RuleSet,
-    Silence,
-    matches_all,
-)
+from memalert.engine.core.model import AlertEscalated, AlertEvent, AlertFired, RuleSet, Silence
 from memalert.engine.live.snapshot import TargetLeak
 from memalert.engine.trend.state import TrendResult
 
@@ -53,33 +45,23 @@ class FinishedDiagnosis:
     def follow_up(
         self, ruleset: RuleSet, state: EvalState, now: float, silences: Sequence[Silence]
     ) -> AlertEvent | None:
-        """The notification naming the sites, or None (no sites, resolved, or silenced)."""
-        event = self.trigger
-        rule = next((r for r in ruleset.rules if r.name == event.rule), None)
-        if rule is None or not self.sites:
+        """The notification naming the sites, or None (no sites, resolved, or silenced).
+
+        Made like any repeat of the alert, from its state now: the value,
+        summary and growth the trigger had may be stale by a whole interval.
+        """
+        if not self.sites:
             return None
-        for (name, labels), instance in state.instances.items():
-            alert_labels = labels.merged(rule.labels) if rule.labels else labels
-            if name != rule.name or alert_labels != event.labels or instance.firing is None:
-                continue
-            matchable = {**alert_labels, "severity": instance.firing.label, "rule": rule.name}
-            if any(
-                s.active(now) and matches_all(s.matchers, matchable)
-                for s in (*ruleset.silences, *silences)
-            ):
-                return None
-            sample = state.series.get((rule.metric, labels))
-            copied = {f.name: getattr(event, f.name) for f in fields(event)}
-            copied.update(
-                at=now,
-                severity=instance.firing,
-                value=event.value if sample is None else sample.value,
-                firing_since=instance.firing_since,
-                top_sites=self.top_sites,
-                reason=FOLLOW_UP_REASON,
-            )
-            return AlertRepeated(**copied)
-        return None
+        return renotify(
+            ruleset,
+            state,
+            now,
+            rule=self.trigger.rule,
+            labels=self.trigger.labels,
+            reason=FOLLOW_UP_REASON,
+            top_sites=self.top_sites,
+            silences=silences,
+        )
 
 
 class LeakDiagnosis:

@@ -2,7 +2,11 @@
 
 Evaluation runs on the rule set's `interval` grid starting at the first
 observation, each tick seeing the samples recorded since the previous one:
-the same cadence, detector and evaluator as `memalert run`.
+the same cadence, detector and evaluator as `memalert run`. What would be sent
+is the tick's `notifications`, grouped by the same routing code whose output
+the live engine enqueues (`memalert.engine.alerting.pipeline`): every one of
+them is printed at its own time, repeats and the re-notification of an alert
+that fired during a silence included.
 """
 
 from __future__ import annotations
@@ -13,27 +17,53 @@ from dataclasses import dataclass
 
 from memalert.engine.alerting.messages import describe_labels, event_line, notification_title
 from memalert.engine.alerting.pipeline import Pipeline, TickResult
-from memalert.engine.alerting.routing import is_notifying, notifiers_for
-from memalert.engine.core.model import AlertEvent, RuleSet, Sample, Severity
+from memalert.engine.core.model import AlertEvent, AlertRepeated, RuleSet, Sample, Severity
 from memalert.engine.core.secrets import mask
-from memalert.engine.core.units import rfc3339
+from memalert.engine.core.units import format_duration, rfc3339
+from memalert.engine.replay.budget import (
+    MAX_EVALUATIONS,
+    EvaluationBudgetError,
+    describe_count,
+    grid_points,
+)
 from memalert.engine.rules.templates import format_value
 
-TRANSITIONS = frozenset({"pending", "firing", "escalated", "deescalated", "resolved"})
 
+def replay(
+    ruleset: RuleSet,
+    samples: Sequence[Sample],
+    *,
+    max_evaluations: float = MAX_EVALUATIONS,
+    source: str = "the observations",
+) -> Iterator[TickResult]:
+    """One TickResult per evaluation from the first to the last observation.
 
-def replay(ruleset: RuleSet, samples: Sequence[Sample]) -> Iterator[TickResult]:
-    """Yield one TickResult per evaluation from the first to the last observation."""
-    if not samples:
-        return
-    pipeline = Pipeline(ruleset)
+    Raises EvaluationBudgetError, before evaluating anything, when that takes
+    more than `max_evaluations` evaluations; `source` names the input in it.
+    """
     ordered = sorted(samples, key=lambda s: s.ts)
+    if ordered:
+        span = ordered[-1].ts - ordered[0].ts
+        needed = grid_points(span, ruleset.interval, through_end=True)
+        if needed > max_evaluations:
+            raise EvaluationBudgetError(
+                f"{source}: the observations span {format_duration(span)}, "
+                f"{describe_count(needed)} evaluations every {format_duration(ruleset.interval)} "
+                f"(the rules' interval), more than the limit of {describe_count(max_evaluations)}; "
+                "replay a shorter stretch, or raise the limit with --max-evaluations"
+            )
+    return _ticks(Pipeline(ruleset), ruleset.interval, ordered)
+
+
+def _ticks(pipeline: Pipeline, interval: float, ordered: list[Sample]) -> Iterator[TickResult]:
+    if not ordered:
+        return
     first, last = ordered[0].ts, ordered[-1].ts
     index = 0
     tick = 0
     while True:
         # Multiplied, not summed: adding e.g. 0.1 s thousands of times drifts off the grid.
-        now = first + tick * ruleset.interval
+        now = first + tick * interval
         batch_start = index
         while index < len(ordered) and ordered[index].ts <= now:
             index += 1
@@ -51,33 +81,39 @@ class DryRunSummary:
 
 
 def run_dry_run(
-    ruleset: RuleSet, samples: Sequence[Sample], *, output_format: str, write: Callable[[str], None]
+    ruleset: RuleSet,
+    samples: Sequence[Sample],
+    *,
+    output_format: str,
+    write: Callable[[str], None],
+    max_evaluations: float = MAX_EVALUATIONS,
+    source: str = "the observations",
 ) -> DryRunSummary:
-    """Replay and print; returns counts so the CLI can pick its exit code."""
+    """Replay and print; returns counts so the CLI can pick its exit code.
+
+    Every event is printed (JSON: one object each, `notify` naming the
+    notifiers it is sent to); text output follows each tick's events with the
+    messages it sends, each line stamped with its time.
+    """
     transitions = notifications = 0
     worst: Severity | None = None
-    rule_notify = {rule.name: rule.notify for rule in ruleset.rules}
-    for tick in replay(ruleset, samples):
+    ticks = replay(ruleset, samples, max_evaluations=max_evaluations, source=source)
+    for tick in ticks:
+        recipients = _recipients(tick)
         for event in tick.events:
-            if event.event not in TRANSITIONS:
-                continue
-            transitions += 1
+            if not isinstance(event, AlertRepeated):
+                transitions += 1
             if event.event in {"firing", "escalated"}:
                 worst = event.severity if worst is None else max(worst, event.severity)
-            targets = (
-                notifiers_for(ruleset, event, rule_notify.get(event.rule))
-                if is_notifying(event)
-                else ()
-            )
-            write(mask(_transition(event, targets, output_format)))
+            notify = recipients.get(id(event), ())
+            write(mask(_event(event, notify, output_format)))
+        notifications += len(tick.notifications)
         if output_format == "text":
             for note in tick.notifications:
-                notifications += 1
-                write(mask(f"    -> {note.notifier}: {notification_title(note.events)}"))
+                title = notification_title(note.events)
+                write(mask(f"{rfc3339(note.at)}  -> {note.notifier}: {title}"))
                 for event in note.events:
                     write(mask(f"         {event_line(event)}"))
-        else:
-            notifications += len(tick.notifications)
     if output_format == "text":
         worst_text = worst.label if worst else "none"
         write(
@@ -87,7 +123,16 @@ def run_dry_run(
     return DryRunSummary(transitions=transitions, notifications=notifications, worst_fired=worst)
 
 
-def _transition(event: AlertEvent, notify: tuple[str, ...], output_format: str) -> str:
+def _recipients(tick: TickResult) -> dict[int, tuple[str, ...]]:
+    """Which notifiers each event of the tick goes to, read off the tick's notifications."""
+    found: dict[int, list[str]] = {}
+    for note in tick.notifications:
+        for event in note.events:
+            found.setdefault(id(event), []).append(note.notifier)
+    return {key: tuple(names) for key, names in found.items()}
+
+
+def _event(event: AlertEvent, notify: tuple[str, ...], output_format: str) -> str:
     if output_format == "json":
         return json.dumps(
             {
@@ -99,6 +144,8 @@ def _transition(event: AlertEvent, notify: tuple[str, ...], output_format: str) 
                 "value": event.value,
                 "notify": list(notify),
                 "message": event.summary,
+                "reason": event.reason,
+                "silenced": event.silenced,
             },
             sort_keys=False,
         )

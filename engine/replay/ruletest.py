@@ -27,7 +27,8 @@ from memalert.engine.alerting.views import AlertView, active_alerts
 from memalert.engine.core.errors import Diagnostic, InputError, RuleFileError
 from memalert.engine.core.model import Labels, RuleSet, Sample, Severity
 from memalert.engine.core.units import UnitError, format_duration, parse_duration
-from memalert.engine.replay.series import SeriesError, expand_values
+from memalert.engine.replay.budget import MAX_EVALUATIONS, describe_count, grid_points
+from memalert.engine.replay.series import MAX_VALUES, SeriesError, expand_values
 from memalert.engine.rules.load import load_rules
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.yamlsource import Document, load_yaml
@@ -114,8 +115,12 @@ class Failure:
         return "\n".join(lines)
 
 
-def load_test_file(path: str | Path) -> RuleTestFile:
-    """Read and validate a test file and the rule files it names; InputError if bad."""
+def load_test_file(path: str | Path, *, max_evaluations: float = MAX_EVALUATIONS) -> RuleTestFile:
+    """Read and validate a test file and the rule files it names; InputError if bad.
+
+    Its tests together may run at most `max_evaluations` evaluations and hold
+    at most `MAX_VALUES` input values; both are checked here, before any runs.
+    """
     document = load_yaml(path)
     problems = [
         problem
@@ -133,8 +138,11 @@ def load_test_file(path: str | Path) -> RuleTestFile:
     evaluation_interval = _duration(
         document, ["evaluation_interval"], ruleset.interval, positive=True
     )
+    budget = _Budget(
+        max_evaluations=max_evaluations, evaluations=max_evaluations, values=MAX_VALUES
+    )
     cases = tuple(
-        _case(document, index, test, evaluation_interval)
+        _case(document, index, test, evaluation_interval, budget)
         for index, test in enumerate(data["tests"])
     )
     return RuleTestFile(
@@ -188,8 +196,21 @@ def _duration(
     return seconds
 
 
+@dataclass(kw_only=True, slots=True)
+class _Budget:
+    """What the tests of one file may still use: evaluations run, input values held."""
+
+    max_evaluations: float
+    evaluations: float
+    values: int
+
+
 def _case(
-    document: Document, index: int, test: dict[str, Any], evaluation_interval: float
+    document: Document,
+    index: int,
+    test: dict[str, Any],
+    evaluation_interval: float,
+    budget: _Budget,
 ) -> RuleTestCase:
     where: list[str | int] = ["tests", index]
     # As in promtool, samples step by the evaluation interval unless told otherwise.
@@ -198,19 +219,24 @@ def _case(
     for s_index, series in enumerate(test["input_series"]):
         labels = Labels({**series.get("labels", {}), "target": series["target"]})
         try:
-            values = expand_values(str(series["values"]))
+            values = expand_values(str(series["values"]), limit=budget.values)
         except SeriesError as exc:
+            message = str(exc)
+            if budget.values < MAX_VALUES:
+                message += f" (the limit for all input series of a file, {MAX_VALUES:,} values)"
             raise InputError(
-                [_diagnostic(document, [*where, "input_series", s_index, "values"], str(exc))]
+                [_diagnostic(document, [*where, "input_series", s_index, "values"], message)]
             ) from None
+        budget.values -= len(values)
         samples.extend(
             Sample(series["metric"], labels, value, step * interval)
             for step, value in enumerate(values)
             if value is not None
         )
     checks = []
+    latest: tuple[float, list[str | int]] = (0.0, where)
     for c_index, check in enumerate(test["alert_rule_test"]):
-        check_where = [*where, "alert_rule_test", c_index]
+        check_where: list[str | int] = [*where, "alert_rule_test", c_index]
         expected = tuple(
             ExpectedAlert(
                 state=exp.get("state", "firing"),
@@ -220,21 +246,51 @@ def _case(
             )
             for exp in check.get("exp_alerts", [])
         )
+        eval_time = _duration(document, [*check_where, "eval_time"], 0.0)
+        if eval_time > latest[0]:
+            latest = (eval_time, [*check_where, "eval_time"])
         checks.append(
             AlertCheck(
-                eval_time=_duration(document, [*check_where, "eval_time"], 0.0),
+                eval_time=eval_time,
                 rule=check["rule"],
                 include_pending=check.get("include_pending", False)
                 or any(e.state == "pending" for e in expected),
                 expected=expected,
             )
         )
+    _spend_evaluations(document, latest, evaluation_interval, budget)
     samples.sort(key=lambda s: s.ts)
     return RuleTestCase(
         name=test.get("name", f"test #{index + 1}"),
         samples=tuple(samples),
         checks=tuple(sorted(checks, key=lambda c: c.eval_time)),
     )
+
+
+def _spend_evaluations(
+    document: Document,
+    latest: tuple[float, list[str | int]],
+    evaluation_interval: float,
+    budget: _Budget,
+) -> None:
+    """Count the evaluations `run_case` will run up to the latest check; refuse too many."""
+    eval_time, where = latest
+    needed = grid_points(eval_time, evaluation_interval, through_end=False)
+    if needed > budget.evaluations:
+        left = (
+            ""
+            if budget.evaluations == budget.max_evaluations
+            else f" (the tests before it left {describe_count(budget.evaluations)})"
+        )
+        message = (
+            f"eval_time {format_duration(eval_time)} at an evaluation_interval of "
+            f"{format_duration(evaluation_interval)} takes {describe_count(needed)} "
+            f"evaluations, more than the limit of {describe_count(budget.max_evaluations)} "
+            f"for a test file{left}; check earlier, evaluate less often, or raise the "
+            "limit with --max-evaluations"
+        )
+        raise InputError([_diagnostic(document, where, message)])
+    budget.evaluations -= needed
 
 
 def run_case(test_file: RuleTestFile, case: RuleTestCase) -> list[Failure]:
@@ -291,6 +347,8 @@ def run_test_files(
     paths: Sequence[str | Path],
     write: Callable[[str], None],
     write_error: Callable[[str], None],
+    *,
+    max_evaluations: float = MAX_EVALUATIONS,
 ) -> int:
     """Run every test; results and the summary to `write`, bad input to `write_error`.
 
@@ -300,7 +358,7 @@ def run_test_files(
     bad_input: list[Diagnostic] = []
     for path in expand_test_paths(paths):
         try:
-            test_file = load_test_file(path)
+            test_file = load_test_file(path, max_evaluations=max_evaluations)
         except (InputError, RuleFileError) as exc:
             bad_input.extend(exc.diagnostics)
             continue

@@ -33,8 +33,8 @@ def _number(token: str, whole: str) -> float:
         raise SeriesError(f"cannot read {token!r} in {whole!r}: {exc}") from None
 
 
-def expand_values(text: str) -> list[float | None]:
-    """Expand a promtool `values` string into one value (or None) per step."""
+def expand_values(text: str, *, limit: int = MAX_VALUES) -> list[float | None]:
+    """Expand a promtool `values` string into one value (or None) per step, at most `limit`."""
     values: list[float | None] = []
     for word in text.split():
         if word == "_":
@@ -42,6 +42,8 @@ def expand_values(text: str) -> list[float | None]:
         elif word == "stale":
             values.append(math.nan)
         elif match := _MISSING_RUN.match(word):
+            if len(values) + int(match["n"]) > limit:
+                raise SeriesError(f"{word!r} expands past {limit:,} values")
             values.extend([None] * int(match["n"]))
         elif match := _EXPANDING.match(word):
             start = _number(match["a"], word)
@@ -49,11 +51,11 @@ def expand_values(text: str) -> list[float | None]:
             step = 0.0
             if match["b"] is not None:
                 step = _number(match["b"], word) * (-1 if match["op"] == "-" else 1)
-            if len(values) + count + 1 > MAX_VALUES:
-                raise SeriesError(f"{word!r} expands past {MAX_VALUES} values")
+            if len(values) + count + 1 > limit:
+                raise SeriesError(f"{word!r} expands past {limit:,} values")
             values.extend(start + step * i for i in range(count + 1))
         else:
             values.append(_number(word, text))
-        if len(values) > MAX_VALUES:
-            raise SeriesError(f"series expands past {MAX_VALUES} values")
+        if len(values) > limit:
+            raise SeriesError(f"series expands past {limit:,} values")
     return values

@@ -60,6 +60,8 @@ def test_json_output_is_one_object_per_transition(
         "value": 60 * MiB,
         "notify": ["hook"],
         "message": "api leaks 60.0 MiB",
+        "reason": "",
+        "silenced": False,
     }
 
 
@@ -176,3 +178,25 @@ def test_sample_trace_through_the_console_script_has_no_traceback() -> None:
     assert ("firing", "warning") in fired
     assert ("escalated", "critical") in fired
     assert all(e["labels"]["target"] == "api" for e in events)
+
+
+def test_repeats_appear_in_both_formats_each_at_its_own_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `repeat_interval: 3m`, a 10-minute firing alert is sent at 0, 3, 6 and 9 minutes."""
+    rules, obs = write_inputs(tmp_path, [60 * MiB] * 41)
+    rules.write_text(RULES.replace("version: 1\n", "version: 1\nrepeat_interval: 3m\n"))
+    expected = ["2025-11-24T16:00:00Z", "2025-11-24T16:03:00Z", "2025-11-24T16:06:00Z"]
+    expected.append("2025-11-24T16:09:00Z")
+
+    assert main(["dry-run", str(rules), "--observations", str(obs), "--format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    sent = [(r["at"], r["event"]) for r in records if r["notify"] == ["hook"]]
+    assert sent == list(zip(expected, ["firing", "repeated", "repeated", "repeated"], strict=True))
+
+    assert main(["dry-run", str(rules), "--observations", str(obs)]) == 0
+    out = capsys.readouterr().out
+    assert [line.split("  -> ")[0] for line in out.splitlines() if "  -> hook: " in line] == (
+        expected
+    )
+    assert "1 transitions, 4 notifications would be sent" in out
