@@ -71,6 +71,7 @@ class Label:
     family: str
     leak: bool
     start: float | None
+    target: str | None  # the labelled target of a trace with several; None: the only one
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,7 +100,13 @@ def load_labels(directory: Path) -> list[Label]:
         family = str(entry.get("family") or entry.get("kind") or "-")
         start = entry.get("start")
         labels.append(
-            Label(name=name, family=family, leak=bool(entry["leak"]), start=start and float(start))
+            Label(
+                name=name,
+                family=family,
+                leak=bool(entry["leak"]),
+                start=start and float(start),
+                target=entry.get("target"),
+            )
         )
     return labels
 
@@ -139,7 +146,7 @@ def summarise(labels: Sequence[Label], outcomes: Sequence[Outcome]) -> Summary:
 # -- the methods ---------------------------------------------------------------------
 
 
-def detector_fires(rule_file: Path, trace: Path) -> list[float]:
+def detector_fires(rule_file: Path, trace: Path, target: str | None) -> list[float]:
     """Firing times from `memalert dry-run --format json` (one JSON object per line)."""
     command = [sys.executable, "-m", "memalert.engine.cli", "dry-run", str(rule_file)]
     done = subprocess.run(
@@ -152,11 +159,19 @@ def detector_fires(rule_file: Path, trace: Path) -> list[float]:
     if done.returncode not in (0, 1):
         raise SystemExit(f"dry-run of {trace} exited {done.returncode}:\n{done.stderr}")
     events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    return [parse_timestamp(e["at"]) for e in events if e["event"] == "firing"]
+    return [
+        parse_timestamp(e["at"])
+        for e in events
+        if e["event"] == "firing" and target in (None, e["labels"].get("target"))
+    ]
 
 
-def rss_series(trace: Path) -> list[tuple[float, float]]:
-    return [(s.ts, s.value) for s in read_observations(trace) if s.metric == "rss_bytes"]
+def rss_series(trace: Path, target: str | None) -> list[tuple[float, float]]:
+    return [
+        (s.ts, s.value)
+        for s in read_observations(trace)
+        if s.metric == "rss_bytes" and target in (None, s.target)
+    ]
 
 
 def static_fires(
@@ -208,16 +223,16 @@ def score_set(
     directory: Path, sensitivities: Sequence[str], jobs: int, separate: frozenset[str]
 ) -> list[tuple[str, Summary]]:
     labels = load_labels(directory)
-    traces = [directory / f"{lab.name}.jsonl" for lab in labels]
+    traces = [(directory / f"{lab.name}.jsonl", lab.target) for lab in labels]
     methods: dict[str, list[list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
         for sensitivity in sensitivities:
             rule_file = Path(tmp) / f"leak-{sensitivity}.yaml"
             rule_file.write_text(RULE_FILE.format(sensitivity=sensitivity), encoding="utf-8")
             methods[f"memalert {sensitivity}"] = list(
-                pool.map(lambda trace, r=rule_file: detector_fires(r, trace), traces)
+                pool.map(lambda trace, r=rule_file: detector_fires(r, *trace), traces)
             )
-        series = list(pool.map(rss_series, traces))
+        series = list(pool.map(lambda trace: rss_series(*trace), traces))
     for factor, offset in STATIC_SWEEP:
         name = f"static {factor:g}x+{offset / 1e6:g}MB"
         methods[name] = [static_fires(s, factor, offset) for s in series]
