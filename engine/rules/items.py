@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
-from memalert.engine.core.units import format_bytes
+from memalert.engine.core.units import format_bytes, parse_decimal
 from memalert.engine.core.vocabulary import METRICS
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
@@ -229,10 +229,11 @@ def _pid(c: FileCompiler, path: JsonPath, value: object) -> int | None:
     text = str(value).strip()
     if c.env is None:
         return None
-    if not text.isdigit() or int(text) < 1:
+    pid = parse_decimal(text)
+    if pid is None or pid < 1:
         c.error(path, f"{c.what(path)} expands to {text!r}, which is not a process id")
         return None
-    return int(text)
+    return pid
 
 
 def compile_notifier(c: FileCompiler, name: str, body: object) -> None:

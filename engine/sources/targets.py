@@ -14,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_text
+from memalert.engine.core.units import parse_decimal
+from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_small_file
 from memalert.engine.sources.cgroup import (
     cgroup_limit,
     memory_cgroup_of,
@@ -183,18 +184,22 @@ def _pid_pids(spec: TargetSpec, view: TickView) -> list[int]:
     return [spec.pid]
 
 
+# A pid and a newline, with room for the spaces and CRs some writers add.
+_PIDFILE_MAX_BYTES = 64
+
+
 def _pidfile_pids(spec: TargetSpec, view: TickView) -> list[int]:
     if not spec.pidfile:
         raise TargetUnavailableError(f"target {spec.name!r}: no pidfile given")
     try:
-        text = read_text(Path(spec.pidfile)).strip()
+        data = read_small_file(spec.pidfile, _PIDFILE_MAX_BYTES)
     except TargetUnavailableError as exc:
         raise TargetUnavailableError(f"pidfile: {exc.reason}") from None
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise TargetUnavailableError(
-            f"pidfile {spec.pidfile} holds {text[:40]!r}, not a process id"
-        )
-    return [int(text)]
+    # Never quoted: the path may lead (by a symlink, a typo) to a file holding a secret.
+    pid = parse_decimal(data.strip().decode("ascii", "replace"))
+    if pid is None or pid <= 0:
+        raise TargetUnavailableError(f"pidfile {spec.pidfile} does not hold a process id")
+    return [pid]
 
 
 def _matching_pids(spec: TargetSpec, view: TickView) -> list[int]:
