@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
+from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
 from memalert.engine.core.units import format_bytes, parse_decimal
 from memalert.engine.core.vocabulary import METRICS
@@ -180,12 +181,16 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
     for key in ("name", "cmdline"):
         pattern = process.get(key)
         if isinstance(pattern, str):
+            at = (*path, "process", key)
             try:
                 re.compile(pattern)
             # Pathological patterns fail beyond re.error: `a{99999999999}`, 1,000 `(`.
             except (re.error, OverflowError, RecursionError) as exc:
-                at = (*path, "process", key)
                 c.error(at, f"{c.what(at)} is not a valid regular expression: {exc}")
+                continue
+            problem = backtracking_problem(pattern)
+            if problem is not None:
+                c.error(at, f"{c.what(at)} could stall every tick: {problem} (see docs/targets.md)")
     for key in ("pidfile", "cgroup", "pid"):
         if isinstance(item.get(key), str):
             for problem in reference_errors(item[key]):
