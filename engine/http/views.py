@@ -44,10 +44,17 @@ def health_view(snapshot: EngineSnapshot, now: float) -> tuple[int, Json]:
     silent = max(0.0, now - since)
     reasons: list[str] = []
     if silent > UNHEALTHY_AFTER_INTERVALS * snapshot.interval:
-        reasons.append(
-            f"no tick for {silent:.0f}s (interval {snapshot.interval:g}s, "
-            f"unhealthy after {UNHEALTHY_AFTER_INTERVALS} intervals)"
-        )
+        if snapshot.last_tick_error is not None:
+            # Ticks do run: saying "no tick" would send people looking at the scheduler.
+            reasons.append(
+                f"ticks fail: none succeeded for {silent:.0f}s; the last failed with "
+                f"{mask(snapshot.last_tick_error)}"
+            )
+        else:
+            reasons.append(
+                f"no tick for {silent:.0f}s (interval {snapshot.interval:g}s, "
+                f"unhealthy after {UNHEALTHY_AFTER_INTERVALS} intervals)"
+            )
         status = "unhealthy"
     else:
         if snapshot.last_tick_error is not None:
