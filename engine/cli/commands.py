@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
 from memalert.engine.core.units import format_duration, parse_duration, rfc3339
 
@@ -340,16 +341,11 @@ def _silence_line(record: SilenceRecord, now: float) -> str:
 
 
 def _silence_json(record: SilenceRecord, now: float) -> dict[str, Any]:
-    s = record.silence
+    """The HTTP API's view of a silence, and what only the state file knows about it."""
     return {
-        "id": s.id,
+        **silence_view(record.silence, now),
         "status": record.status(now),
-        "matchers": {m.label: m.pattern for m in s.matchers},
-        "starts": rfc3339(s.starts),
-        "ends": rfc3339(s.ends),
-        "comment": s.comment,
-        "author": s.author,
-        "created_at": rfc3339(record.created_at),
+        "created_at": record.created_at,
     }
 
 

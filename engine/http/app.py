@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from prometheus_client.exposition import choose_encoder
 
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.model import Matcher, Silence
 from memalert.engine.core.secrets import mask
@@ -34,7 +35,6 @@ from memalert.engine.http.views import (
     alerts_view,
     health_view,
     leaks_view,
-    silence_view,
     silences_view,
     snapshot_view,
 )

@@ -12,8 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.allocations.leaks import BYTES_PER_MB, LeakAnalysis
-from memalert.engine.core.model import Labels, Sample, Silence
+from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.secrets import mask
 from memalert.engine.live.snapshot import EngineSnapshot, TargetLeak
 
@@ -196,18 +197,6 @@ def alerts_view(snapshot: EngineSnapshot) -> Json:
             }
             for alert in alerts
         ]
-    }
-
-
-def silence_view(silence: Silence, now: float) -> Json:
-    return {
-        "id": silence.id,
-        "match": {mask(m.label): mask(m.pattern) for m in silence.matchers},
-        "starts": silence.starts,
-        "ends": silence.ends,
-        "comment": mask(silence.comment),
-        "author": mask(silence.author),
-        "active": silence.active(now),
     }
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from memalert.engine.alerting.evaluate import EvalState, InstanceState
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.cli.main import main
-from memalert.engine.core.model import AlertFired, Labels, Severity
+from memalert.engine.core.model import AlertFired, Labels, Severity, Silence
 from memalert.engine.store.state import StateStore
 
 
@@ -47,7 +48,11 @@ def test_silence_add_list_and_expire(capsys: pytest.CaptureFixture[str], state: 
 
     code, out, _ = run(capsys, "silence", "list", "--format", "json", "--state", state)
     (listed,) = json.loads(out)
-    assert listed["matchers"] == {"target": "batch-*", "severity": "warning"}
+    assert listed["match"] == {"target": "batch-*", "severity": "warning"}
+    # The HTTP API's view of a silence (docs/openapi.yaml), plus what the state file knows.
+    http_view = silence_view(Silence(matchers=(), starts=0, ends=1), 0)
+    assert set(listed) == {*http_view, "status", "created_at"}
+    assert listed["active"] is True
     assert (listed["status"], listed["author"], listed["comment"]) == (
         "active",
         "alice",
@@ -154,7 +159,7 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
     ]
     assert status["outbox"]["pending"] == 1
     assert status["dead_letters"]["total"] == 0
-    assert [s["matchers"] for s in status["silences"]] == [{"target": "batch"}]
+    assert [s["match"] for s in status["silences"]] == [{"target": "batch"}]
 
 
 def test_status_of_a_state_file_that_does_not_exist(
