@@ -21,6 +21,7 @@ from memalert.engine.alerting.routing import Notification
 from memalert.engine.alerting.views import silence_view
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
 from memalert.engine.core.units import format_duration, parse_duration, rfc3339
+from memalert.engine.rules.templates import format_value
 
 if TYPE_CHECKING:
     from memalert.engine.store.records import SilenceRecord, StoredAlert, StoreStatus
@@ -307,7 +308,11 @@ def _status_lines(status: StoreStatus, now: float) -> list[str]:
     lines = [f"alerts: {len(status.alerts)}"]
     for alert in status.alerts:
         since = _since(alert)
-        value = "" if alert.last_value is None else f"  last value {alert.last_value:g}"
+        value = (
+            ""
+            if alert.last_value is None
+            else f"  last value {format_value(alert.metric, alert.last_value)}"
+        )
         lines.append(
             f"  {alert.status.upper():8} {_severity(alert).label:9}{alert.rule} "
             f"{describe_labels(alert.labels)}"

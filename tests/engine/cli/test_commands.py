@@ -13,7 +13,7 @@ from memalert.engine.alerting.evaluate import EvalState, InstanceState
 from memalert.engine.alerting.routing import Notification
 from memalert.engine.alerting.views import silence_view
 from memalert.engine.cli.main import main
-from memalert.engine.core.model import AlertFired, Labels, Severity, Silence
+from memalert.engine.core.model import AlertFired, Labels, Sample, Severity, Silence
 from memalert.engine.store.state import StateStore
 
 
@@ -135,10 +135,15 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
                         firing_since=now,
                     ),
                     ("api-vms", labels): InstanceState(active_since=(now - 5, None)),
-                }
+                },
+                series={
+                    ("rss_bytes", labels): Sample("rss_bytes", labels, 111_460_000.0, now),
+                    ("pressure", labels): Sample("pressure", labels, 0.834, now),
+                },
             ),
             [Notification(notifier="hook", at=now, events=(fired,))],
             now=now,
+            rule_metrics={"api-rss": "rss_bytes", "api-vms": "pressure"},
         )
         store.add_silence(matchers={"target": "batch"}, starts=now, ends=now + 60, now=now)
 
@@ -147,6 +152,9 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
     assert "alerts: 2" in out
     assert "FIRING   critical api-rss {target=api}" in out
     assert "PENDING  warning  api-vms {target=api}" in out
+    # Values in their metric's unit, not `last value 1.1146e+08`.
+    assert "last value 106.3 MiB" in out
+    assert "last value 83.4%" in out
     assert "silences in force: 1" in out
     assert "outbox: 1 pending" in out
     assert "dead letters: 0" in out
