@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration
-from memalert.engine.delivery.attempt import DEFAULT_MAX_AGE, DeliveryAttempts, DeliveryStats
+from memalert.engine.delivery.attempt import DeliveryAttempts, DeliveryStats, RetryPolicy
 
 if TYPE_CHECKING:
     from memalert.engine.store.state import StateStore
@@ -75,9 +75,7 @@ class DeliveryWorker:
         *,
         clock: Callable[[], float] = time.time,
         random: Random | None = None,
-        max_age: float = DEFAULT_MAX_AGE,
-        base_backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        retry: RetryPolicy | None = None,
         batch_size: int = 100,
         idle_wait: float = 5.0,
         retention: float = DEFAULT_RETENTION,
@@ -85,15 +83,7 @@ class DeliveryWorker:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"need batch_size >= 1, got {batch_size}")
-        self._attempts = DeliveryAttempts(
-            store,
-            notifiers,
-            clock=clock,
-            random=random,
-            max_age=max_age,
-            base_backoff=base_backoff,
-            max_backoff=max_backoff,
-        )
+        self._attempts = DeliveryAttempts(store, notifiers, clock=clock, random=random, retry=retry)
         self._store = store
         self._clock = clock
         self._batch_size = batch_size
