@@ -1,16 +1,20 @@
-"""Active alerts as people and tests see them: one entry per instance and level.
+"""Active alerts and silences as people and tests see them.
 
 `memalert test`, the /alerts endpoint and `memalert status` read these views of
-an `EvalState`; the evaluator itself never needs them.
+an `EvalState`; the evaluator itself never needs them. `silence_view` is the one
+JSON form of a silence, for the HTTP API and `memalert silence list|status
+--format json` alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from memalert.engine.alerting.evaluate import EvalState
 from memalert.engine.alerting.messages import related_values, render_summary
-from memalert.engine.core.model import Labels, RuleSet, Severity
+from memalert.engine.core.model import Labels, RuleSet, Severity, Silence
+from memalert.engine.core.secrets import mask
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,3 +80,16 @@ def active_alerts(rules: RuleSet, state: EvalState, now: float) -> list[AlertVie
                 )
             )
     return views
+
+
+def silence_view(silence: Silence, now: float) -> dict[str, Any]:
+    """A silence as JSON (docs/openapi.yaml `Silence`): times in unix seconds, text masked."""
+    return {
+        "id": silence.id,
+        "match": {mask(m.label): mask(m.pattern) for m in silence.matchers},
+        "starts": silence.starts,
+        "ends": silence.ends,
+        "comment": mask(silence.comment),
+        "author": mask(silence.author),
+        "active": silence.active(now),
+    }

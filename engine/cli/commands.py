@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
 from memalert.engine.core.units import format_duration, parse_duration, rfc3339
+from memalert.engine.rules.templates import format_value
 
 if TYPE_CHECKING:
     from memalert.engine.store.records import SilenceRecord, StoredAlert, StoreStatus
@@ -306,7 +308,11 @@ def _status_lines(status: StoreStatus, now: float) -> list[str]:
     lines = [f"alerts: {len(status.alerts)}"]
     for alert in status.alerts:
         since = _since(alert)
-        value = "" if alert.last_value is None else f"  last value {alert.last_value:g}"
+        value = (
+            ""
+            if alert.last_value is None
+            else f"  last value {format_value(alert.metric, alert.last_value)}"
+        )
         lines.append(
             f"  {alert.status.upper():8} {_severity(alert).label:9}{alert.rule} "
             f"{describe_labels(alert.labels)}"
@@ -340,16 +346,11 @@ def _silence_line(record: SilenceRecord, now: float) -> str:
 
 
 def _silence_json(record: SilenceRecord, now: float) -> dict[str, Any]:
-    s = record.silence
+    """The HTTP API's view of a silence, and what only the state file knows about it."""
     return {
-        "id": s.id,
+        **silence_view(record.silence, now),
         "status": record.status(now),
-        "matchers": {m.label: m.pattern for m in s.matchers},
-        "starts": rfc3339(s.starts),
-        "ends": rfc3339(s.ends),
-        "comment": s.comment,
-        "author": s.author,
-        "created_at": rfc3339(record.created_at),
+        "created_at": record.created_at,
     }
 
 

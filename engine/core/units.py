@@ -50,6 +50,20 @@ class UnitError(ValueError):
     """A size or duration string that cannot be read; the message names the value."""
 
 
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def parse_decimal(text: str) -> int | None:
+    """A non-negative integer written in 1 to 18 ASCII digits, else None.
+
+    `str.isdigit` and `int` also accept other scripts' digits (`"\u0661\u0662"` is 12)
+    and superscripts (which `isdigit` accepts and `int` refuses), and `int` takes
+    signs, spaces and underscores: a pid or a Content-Length read with them can name
+    another process or raise. 18 digits keep the value far inside int64.
+    """
+    return int(text) if _ASCII_DIGITS.fullmatch(text) else None
+
+
 def parse_size(value: object) -> float:
     """Return bytes for `50MiB`, `1.5GB`, `1e6` or a plain number.
 

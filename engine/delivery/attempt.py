@@ -53,6 +53,31 @@ def backoff_delay(attempt: int, *, base: float, cap: float, random: Random) -> f
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How long an outbox item is retried and how far apart (docs/operations.md, "The outbox").
+
+    `max_age`: from the item's creation to its last try; `base_backoff` and
+    `max_backoff`: the first retry's ceiling and the cap of the doubling ceilings.
+    """
+
+    max_age: float = DEFAULT_MAX_AGE
+    base_backoff: float = 1.0
+    max_backoff: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (self.max_age > 0 and 0 < self.base_backoff <= self.max_backoff):
+            raise ValueError(
+                "need max_age > 0 and 0 < base_backoff <= max_backoff, got "
+                f"max_age={self.max_age}, base_backoff={self.base_backoff}, "
+                f"max_backoff={self.max_backoff}"
+            )
+
+    def delay(self, attempt: int, random: Random) -> float:
+        """Seconds before retry number `attempt`."""
+        return backoff_delay(attempt, base=self.base_backoff, cap=self.max_backoff, random=random)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DeliveryStats:
     """Counters since the worker was built (for logs, /metrics and /health)."""
 
@@ -71,22 +96,14 @@ class DeliveryAttempts:
         *,
         clock: Callable[[], float] = time.time,
         random: Random | None = None,
-        max_age: float = DEFAULT_MAX_AGE,
-        base_backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        if max_age <= 0 or base_backoff <= 0 or max_backoff < base_backoff:
-            raise ValueError(
-                "need max_age > 0 and 0 < base_backoff <= max_backoff, got "
-                f"max_age={max_age}, base_backoff={base_backoff}, max_backoff={max_backoff}"
-            )
         self._store = store
         self._notifiers = dict(notifiers)
         self._clock = clock
         self._random = random if random is not None else Random()
-        self._max_age = max_age
-        self._base_backoff = base_backoff
-        self._max_backoff = max_backoff
+        self._retry = retry or RetryPolicy()
+        self._max_age = self._retry.max_age
         self._stats = DeliveryStats()
         self._stats_lock = threading.Lock()  # lanes of several notifiers count at once
 
@@ -162,9 +179,7 @@ class DeliveryAttempts:
                 progress,
                 tried=outcome,
             )
-        delay = backoff_delay(
-            item.attempts + 1, base=self._base_backoff, cap=self._max_backoff, random=self._random
-        )
+        delay = self._retry.delay(item.attempts + 1, self._random)
         # One last try exactly at expiry rather than none after the last full backoff.
         retry_at = min(finished + delay, expires)
         self._store.mark_retry(item.id, error, retry_at, progress=progress)

@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import TYPE_CHECKING
 
+from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration
-from memalert.engine.delivery.attempt import DEFAULT_MAX_AGE, DeliveryAttempts, DeliveryStats
+from memalert.engine.delivery.attempt import DeliveryAttempts, DeliveryStats, RetryPolicy
 
 if TYPE_CHECKING:
     from memalert.engine.store.state import StateStore
@@ -73,9 +75,7 @@ class DeliveryWorker:
         *,
         clock: Callable[[], float] = time.time,
         random: Random | None = None,
-        max_age: float = DEFAULT_MAX_AGE,
-        base_backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        retry: RetryPolicy | None = None,
         batch_size: int = 100,
         idle_wait: float = 5.0,
         retention: float = DEFAULT_RETENTION,
@@ -83,15 +83,7 @@ class DeliveryWorker:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"need batch_size >= 1, got {batch_size}")
-        self._attempts = DeliveryAttempts(
-            store,
-            notifiers,
-            clock=clock,
-            random=random,
-            max_age=max_age,
-            base_backoff=base_backoff,
-            max_backoff=max_backoff,
-        )
+        self._attempts = DeliveryAttempts(store, notifiers, clock=clock, random=random, retry=retry)
         self._store = store
         self._clock = clock
         self._batch_size = batch_size
@@ -238,15 +230,17 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             # Cleared before looking: a commit while we look wakes the next look.
             self._wake.clear()
-            try:
-                for name in self._store.head_attempts():
-                    self._start_lane(name)
-                self._prune_now_and_then()
-            except Exception:  # the thread must outlive a failed look
-                log.exception(
-                    "delivery pass failed; retrying in %s", format_duration(self._idle_wait)
-                )
+            self._look()
             self._wake.wait(self._idle_wait)
+
+    def _look(self) -> None:
+        """Start a lane for each notifier with pending items; the thread outlives a failure."""
+        try:
+            for name in self._store.head_attempts():
+                self._start_lane(name)
+            self._prune_now_and_then()
+        except Exception as exc:  # noqa: BLE001 - logged; the thread must outlive it
+            _log_failure(exc, "delivery pass failed; retrying in %s", self._idle_wait)
 
     def _lane(self, notifier: str) -> _Lane:
         with self._lanes_lock:
@@ -284,11 +278,11 @@ class DeliveryWorker:
                     if due is None:
                         return
                     wait = min(max(due - self._clock(), 0.0), self._idle_wait)
-                except Exception:  # the lane must outlive a failed pass
-                    log.exception(
-                        "delivery pass failed for %s; retrying in %s",
-                        lane.notifier,
-                        format_duration(self._idle_wait),
+                except Exception as exc:  # noqa: BLE001 - logged; the lane must outlive it
+                    _log_failure(
+                        exc,
+                        f"delivery pass failed for {lane.notifier}; retrying in %s",
+                        self._idle_wait,
                     )
                     wait = self._idle_wait
                 lane.wake.wait(wait)
@@ -314,3 +308,13 @@ class DeliveryWorker:
             removed = self._store.prune(now - self._retention)
             if removed:
                 log.info("pruned %d finished outbox and log rows", removed)
+
+
+def _log_failure(exc: Exception, message: str, retry_in: float) -> None:
+    """One line for what memalert reports (a state file that is full, locked, closed);
+    a traceback only for what it does not expect, a bug."""
+    text = message % format_duration(retry_in)
+    if isinstance(exc, MemalertError):
+        log.error("%s: %s", text, mask(str(exc)))
+    else:
+        log.error("%s: %s", text, mask(f"{type(exc).__name__}: {exc}"), exc_info=exc)

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from prometheus_client.exposition import choose_encoder
 
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.model import Matcher, Silence
 from memalert.engine.core.secrets import mask
@@ -34,7 +35,6 @@ from memalert.engine.http.views import (
     alerts_view,
     health_view,
     leaks_view,
-    silence_view,
     silences_view,
     snapshot_view,
 )
@@ -117,6 +117,13 @@ class _Bucket:
                 self._tokens -= 1
                 return None
             return (1 - self._tokens) / self._limit.per_second
+
+
+def _take(bucket: _Bucket, now: float, what: str) -> None:
+    wait = bucket.take(now)
+    if wait is not None:
+        retry = str(max(1, round(wait)))
+        raise HttpError(429, f"{what}; retry later", (("Retry-After", retry),))
 
 
 # -- POST /silences body ------------------------------------------------------------
@@ -231,6 +238,9 @@ class HttpApp:
         self._token = token.encode() if token else None
         self._clock = clock
         self._bucket = _Bucket(write_limit or RateLimit(), clock())
+        # Refused tokens drain a bucket of their own: guessing stays slow, and
+        # requests without the token cannot use up the writes of those with it.
+        self._refusals = _Bucket(write_limit or RateLimit(), clock())
         self._cache = _PerSnapshot()
 
     @classmethod
@@ -293,22 +303,19 @@ class HttpApp:
     # -- writes -----------------------------------------------------------------
 
     def _authorize_write(self, request: Request, now: float) -> None:
-        # The limit comes first, so it also bounds how fast a token can be guessed.
-        wait = self._bucket.take(now)
-        if wait is not None:
-            retry = str(max(1, round(wait)))
-            raise HttpError(429, "too many changes; retry later", (("Retry-After", retry),))
         if self._token is None:
             raise HttpError(403, f"changes over HTTP are disabled: set {TOKEN_ENV} to enable them")
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), self._token
         ):
+            _take(self._refusals, now, "too many refused tokens")
             raise HttpError(
                 401,
                 "a valid 'Authorization: Bearer <token>' is required",
                 (("WWW-Authenticate", 'Bearer realm="memalert"'),),
             )
+        _take(self._bucket, now, "too many changes")
 
     def _add_silence(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
         self._authorize_write(request, now)

@@ -2,18 +2,22 @@
 
 Only transport concerns live here; what to answer is `memalert.engine.http.app`'s job.
 Safe by default: binds 127.0.0.1, refuses bodies over `MAX_BODY_BYTES` before
-reading them, times out idle or slow connections, caps concurrent connections,
-and answers even http.server's own refusals (a malformed request line,
-oversized headers) with a JSON error instead of its HTML page.
+reading them, gives every request a deadline (however slowly it trickles in),
+caps concurrent connections without letting stalled ones lock anyone out
+(`memalert.engine.http.connections`), and answers even http.server's own
+refusals (a malformed request line, oversized headers, a Content-Length that is
+not ASCII digits) with a JSON error instead of its HTML page or a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from memalert.engine.core.release import VERSION
+from memalert.engine.core.units import parse_decimal
 from memalert.engine.http.app import (
     MAX_BODY_BYTES,
     HttpApp,
@@ -30,15 +35,15 @@ from memalert.engine.http.app import (
     Response,
     error_response,
 )
+from memalert.engine.http.connections import ConnectionLimits, ConnectionTable, DeadlineReader
 from memalert.engine.live.snapshot import SnapshotSource
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
-# A client idle or stalled this long loses its connection (and its thread).
+# The longest `close()` waits for the serving thread.
 SOCKET_TIMEOUT_SECONDS = 10.0
-MAX_CONNECTIONS = 512
 # How often the accept loop checks for `close()`: the longest `close()` waits.
 SHUTDOWN_POLL_SECONDS = 0.1
 
@@ -46,16 +51,32 @@ SHUTDOWN_POLL_SECONDS = 0.1
 def parse_listen(text: str) -> tuple[str, int]:
     """`HOST:PORT`, `:PORT` (loopback) or `[::1]:PORT` -> (host, port); ValueError if bad."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    port = parse_decimal(port_text)
+    if not sep or port is None or port > 65535:
         raise ValueError(f"--listen expects HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}")
     host = host.removeprefix("[").removesuffix("]") or DEFAULT_HOST
-    return host, int(port_text)
+    return host, port
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a scraper reuses its connection
-    timeout = SOCKET_TIMEOUT_SECONDS
     server: _Server
+    _reader: DeadlineReader
+
+    def setup(self) -> None:
+        super().setup()
+        # The buffered reader over a DeadlineReader replaces the plain one, closed
+        # at once so that it holds no reference keeping the socket open.
+        self.rfile.close()
+        self._reader = DeadlineReader(self.connection, self.server.limits.request_seconds)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        # The deadline runs from the wait for the request: an idle keep-alive
+        # connection is closed after it as well.
+        self._reader.start()
+        self.server.connections.waiting(self.connection)
+        super().handle_one_request()
 
     def version_string(self) -> str:
         return f"memalert/{VERSION}"  # the Server header: ours, without Python's
@@ -71,11 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "transfer-encoding" in self.headers:
             self.send_error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not chunks")
             return
-        length_text = self.headers.get("content-length", "0").strip()
-        if not length_text.isdigit():
+        length = parse_decimal(self.headers.get("content-length", "0").strip())
+        if length is None:
             self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
             return
-        length = int(length_text)
         if length > MAX_BODY_BYTES:
             # Not read: the connection closes instead, so its rest is never parsed.
             self.send_error(
@@ -88,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self.rfile.read(length) if length else b"",
         )
+        if not self.server.connections.answering(self.connection):
+            self.close_connection = True  # evicted while its request trickled in
+            return
         try:
             response = self.server.app.handle(request)
         except Exception:
@@ -96,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response, *, close: bool = False) -> None:
+        # Reads left the socket with what remained of the deadline: a whole one to answer.
+        self.connection.settimeout(self.server.limits.request_seconds)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -129,14 +154,21 @@ class _Server(ThreadingHTTPServer):
     # (and the client retries a second later) when many scrapers connect at once.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: HttpApp, family: socket.AddressFamily):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: HttpApp,
+        family: socket.AddressFamily,
+        limits: ConnectionLimits,
+    ):
         self.address_family = family
         self.app = app
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.limits = limits
+        self.connections = ConnectionTable(limits.max_connections)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self.connections.admit():
             # Refused before a thread exists for it: overload cannot pile threads up.
             refusal = error_response(503, "too many connections")
             with contextlib.suppress(OSError):  # the client may be gone already
@@ -153,7 +185,13 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.connections.release(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, not socketserver's traceback on stderr: mostly a client that went away."""
+        error = sys.exc_info()[1]
+        log.warning("HTTP connection from %s ended: %r", client_address[0], error)
+        log.debug("HTTP connection error", exc_info=error)
 
 
 class ServerHandle:
@@ -198,6 +236,7 @@ def serve(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
     write_limit: RateLimit | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> ServerHandle:
     """Serve the API over `source` on a background thread; port 0 picks a free port.
 
@@ -208,7 +247,7 @@ def serve(
         source, os.environ if env is None else env, clock=clock, write_limit=write_limit
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = _Server((host, port), app, family)
+    server = _Server((host, port), app, family, limits or ConnectionLimits())
     thread = threading.Thread(
         target=server.serve_forever,
         args=(SHUTDOWN_POLL_SECONDS,),

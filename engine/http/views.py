@@ -12,8 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.allocations.leaks import BYTES_PER_MB, LeakAnalysis
-from memalert.engine.core.model import Labels, Sample, Silence
+from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.secrets import mask
 from memalert.engine.live.snapshot import EngineSnapshot, TargetLeak
 
@@ -44,10 +45,17 @@ def health_view(snapshot: EngineSnapshot, now: float) -> tuple[int, Json]:
     silent = max(0.0, now - since)
     reasons: list[str] = []
     if silent > UNHEALTHY_AFTER_INTERVALS * snapshot.interval:
-        reasons.append(
-            f"no tick for {silent:.0f}s (interval {snapshot.interval:g}s, "
-            f"unhealthy after {UNHEALTHY_AFTER_INTERVALS} intervals)"
-        )
+        if snapshot.last_tick_error is not None:
+            # Ticks do run: saying "no tick" would send people looking at the scheduler.
+            reasons.append(
+                f"ticks fail: none succeeded for {silent:.0f}s; the last failed with "
+                f"{mask(snapshot.last_tick_error)}"
+            )
+        else:
+            reasons.append(
+                f"no tick for {silent:.0f}s (interval {snapshot.interval:g}s, "
+                f"unhealthy after {UNHEALTHY_AFTER_INTERVALS} intervals)"
+            )
         status = "unhealthy"
     else:
         if snapshot.last_tick_error is not None:
@@ -189,18 +197,6 @@ def alerts_view(snapshot: EngineSnapshot) -> Json:
             }
             for alert in alerts
         ]
-    }
-
-
-def silence_view(silence: Silence, now: float) -> Json:
-    return {
-        "id": silence.id,
-        "match": {mask(m.label): mask(m.pattern) for m in silence.matchers},
-        "starts": silence.starts,
-        "ends": silence.ends,
-        "comment": mask(silence.comment),
-        "author": mask(silence.author),
-        "active": silence.active(now),
     }
 
 

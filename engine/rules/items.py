@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
+from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
-from memalert.engine.core.units import format_bytes
+from memalert.engine.core.units import format_bytes, parse_decimal
 from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
@@ -181,12 +182,16 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
     for key in ("name", "cmdline"):
         pattern = process.get(key)
         if isinstance(pattern, str):
+            at = (*path, "process", key)
             try:
                 re.compile(pattern)
             # Pathological patterns fail beyond re.error: `a{99999999999}`, 1,000 `(`.
             except (re.error, OverflowError, RecursionError) as exc:
-                at = (*path, "process", key)
                 c.error(at, f"{c.what(at)} is not a valid regular expression: {exc}")
+                continue
+            problem = backtracking_problem(pattern)
+            if problem is not None:
+                c.error(at, f"{c.what(at)} could stall every tick: {problem} (see docs/targets.md)")
     for key in ("pidfile", "cgroup", "pid"):
         if isinstance(item.get(key), str):
             for problem in reference_errors(item[key]):
@@ -234,10 +239,11 @@ def _pid(c: FileCompiler, path: JsonPath, value: object) -> int | None:
     text = str(value).strip()
     if c.env is None:
         return None
-    if not text.isdigit() or int(text) < 1:
+    pid = parse_decimal(text)
+    if pid is None or pid < 1:
         c.error(path, f"{c.what(path)} expands to {text!r}, which is not a process id")
         return None
-    return int(text)
+    return pid
 
 
 def compile_notifier(c: FileCompiler, name: str, body: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import MemalertError
@@ -55,6 +56,33 @@ def read_text(path: str | Path) -> str:
         raise TargetUnavailableError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def read_small_file(path: str | Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file the user names (a pid file), never more.
+
+    Such a path may be a FIFO (open would block until a writer comes), a device
+    (/dev/zero never ends) or a huge file: open without blocking, refuse anything
+    but a regular file, and read `limit + 1` bytes so "too long" can be told apart.
+    The errors name the file but never its content, which may be a secret.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise TargetUnavailableError(f"{path} is not a regular file")
+            data = os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise TargetUnavailableError(f"{path} not found") from None
+    except PermissionError:
+        raise TargetUnavailableError(f"permission denied reading {path}") from None
+    except OSError as exc:
+        raise TargetUnavailableError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise TargetUnavailableError(f"{path} is longer than {limit} bytes")
+    return data
+
+
 def read_optional(path: str | Path) -> str | None:
     """Like `read_text`, but None where the kernel does not offer the file or denies it."""
     try:
@@ -97,7 +125,8 @@ def parse_key_values(
             continue
         values[parts[0].rstrip(":")] = number * 1024 if parts[2:3] == ["kB"] else number
     if not values and text.strip():
-        raise TargetUnavailableError(f"{path}: no 'key value' lines in {text.strip()[:40]!r}")
+        # The text itself is not quoted: it is the watched process's business (its name).
+        raise TargetUnavailableError(f"{path}: no 'key value' lines")
     return values
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from memalert.engine.core.units import parse_decimal
 from memalert.engine.sources.base import (
     TargetUnavailableError,
     parse_key_values,
@@ -80,15 +81,33 @@ def read_status(
 ) -> dict[str, int]:
     """Numeric fields of `PID/status` (`keys`, or all if None), sizes in bytes.
 
-    A vanished pid says so plainly rather than naming a file.
+    A vanished pid and a zombie say so plainly rather than naming a file.
     """
     path = pid_file(proc_root, pid, "status")
     try:
-        return parse_key_values(read_text(path), path, keys)
+        text = read_text(path)
     except TargetUnavailableError:
         if not (proc_root / str(pid)).exists():
             raise TargetUnavailableError(f"process {pid} not found") from None
         raise
+    try:
+        return parse_key_values(text, path, keys)
+    except TargetUnavailableError:
+        # A zombie's status stops after its name, state and ids: no Vm* lines.
+        if _state_field(text).startswith("Z"):
+            raise TargetUnavailableError(
+                f"process {pid} is a zombie: it has exited and its parent has not reaped it"
+            ) from None
+        raise
+
+
+def _state_field(status_text: str) -> str:
+    """The `State:` field of a status text (`Z (zombie)`), or ''."""
+    start = status_text.find("State:")
+    if start < 0:
+        return ""
+    end = status_text.find("\n", start)
+    return status_text[start + len("State:") : end if end >= 0 else None].strip()
 
 
 def read_smaps_rollup(
@@ -166,7 +185,8 @@ def list_pids(proc_root: Path) -> list[int]:
     try:
         # listdir, not Path.iterdir: no Path object per entry on a host with many processes.
         names = os.listdir(proc_root)  # noqa: PTH208
-        return sorted(int(entry) for entry in names if entry.isdigit())
+        pids = (parse_decimal(entry) for entry in names)
+        return sorted(pid for pid in pids if pid is not None)
     except OSError as exc:
         raise TargetUnavailableError(f"cannot list {proc_root}: {exc.strerror or exc}") from None
 

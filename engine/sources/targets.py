@@ -10,11 +10,16 @@ into `up` 0.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_text
+from memalert.engine.core.regexes import backtracking_problem, match_chars
+from memalert.engine.core.units import parse_decimal
+from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_small_file
 from memalert.engine.sources.cgroup import (
     cgroup_limit,
     memory_cgroup_of,
@@ -34,8 +39,6 @@ from memalert.engine.sources.procfs import (
 from memalert.engine.sources.psi import Pressure, read_pressure
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from memalert.engine.core.model import TargetSpec
 
     Metrics = dict[str, float]
@@ -56,7 +59,9 @@ class TickView:
         cgroup_root: Path,
         self_pid: int,
         patterns: PatternCache,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
         self.self_pid = self_pid
@@ -145,19 +150,35 @@ class TickView:
         return self._domains[membership]
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessPattern:
+    """A compiled name or cmdline regex and how many characters it may look at."""
+
+    regex: re.Pattern[str]
+    chars: int
+
+
 class PatternCache:
-    """Compiled name and cmdline regexes, kept across ticks; a bad one is a target error."""
+    """Compiled name and cmdline regexes, kept across ticks; a bad one is a target error.
+
+    Patterns that could backtrack without bound are refused here as well as by
+    `check`: a TargetSpec may come from the Python API without a rule file.
+    """
 
     def __init__(self) -> None:
-        self._compiled: dict[str, re.Pattern[str]] = {}
+        self._compiled: dict[str, ProcessPattern] = {}
 
-    def get(self, pattern: str, what: str) -> re.Pattern[str]:
+    def get(self, pattern: str, what: str) -> ProcessPattern:
         compiled = self._compiled.get(pattern)
         if compiled is None:
             try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
+                regex = re.compile(pattern)
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise TargetUnavailableError(f"invalid {what} regex {pattern!r}: {exc}") from None
+            problem = backtracking_problem(pattern)
+            if problem is not None:
+                raise TargetUnavailableError(f"{what} regex {pattern!r} refused: {problem}")
+            compiled = ProcessPattern(regex, match_chars(pattern))
             self._compiled[pattern] = compiled
         return compiled
 
@@ -183,18 +204,24 @@ def _pid_pids(spec: TargetSpec, view: TickView) -> list[int]:
     return [spec.pid]
 
 
+# The longest one process-matching target may spend matching patterns in a tick.
+MATCH_BUDGET_SECONDS = 2.0
+# A pid and a newline, with room for the spaces and CRs some writers add.
+_PIDFILE_MAX_BYTES = 64
+
+
 def _pidfile_pids(spec: TargetSpec, view: TickView) -> list[int]:
     if not spec.pidfile:
         raise TargetUnavailableError(f"target {spec.name!r}: no pidfile given")
     try:
-        text = read_text(Path(spec.pidfile)).strip()
+        data = read_small_file(spec.pidfile, _PIDFILE_MAX_BYTES)
     except TargetUnavailableError as exc:
         raise TargetUnavailableError(f"pidfile: {exc.reason}") from None
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise TargetUnavailableError(
-            f"pidfile {spec.pidfile} holds {text[:40]!r}, not a process id"
-        )
-    return [int(text)]
+    # Never quoted: the path may lead (by a symlink, a typo) to a file holding a secret.
+    pid = parse_decimal(data.strip().decode("ascii", "replace"))
+    if pid is None or pid <= 0:
+        raise TargetUnavailableError(f"pidfile {spec.pidfile} does not hold a process id")
+    return [pid]
 
 
 def _matching_pids(spec: TargetSpec, view: TickView) -> list[int]:
@@ -209,14 +236,25 @@ def _matching_pids(spec: TargetSpec, view: TickView) -> list[int]:
             f"target {spec.name!r}: process needs a name or cmdline pattern"
         )
     matches = []
-    for info in view.processes:
+    # Any local user sets argv: beside the pattern's shape and the input's length,
+    # a budget per target bounds what a thousand such processes can cost a tick.
+    give_up_at = view.clock() + MATCH_BUDGET_SECONDS
+    for checked, info in enumerate(view.processes):
+        if view.clock() > give_up_at:
+            raise TargetUnavailableError(
+                f"matching took over {MATCH_BUDGET_SECONDS:g}s ({checked} of "
+                f"{len(view.processes)} processes checked); see docs/targets.md"
+            )
         if name_re is not None:
             # Reading cmdline only where comm was truncated keeps name matching cheap.
             cmdline = view.cmdline(info.pid) if len(info.comm) >= 15 else []
-            if not name_re.fullmatch(process_name(info, cmdline)):
+            name = process_name(info, cmdline)[: name_re.chars]
+            if not name_re.regex.fullmatch(name):
                 continue
-        if cmd_re is not None and not cmd_re.search(" ".join(view.cmdline(info.pid))):
-            continue
+        if cmd_re is not None:
+            joined = " ".join(view.cmdline(info.pid))[: cmd_re.chars]
+            if not cmd_re.regex.search(joined):
+                continue
         matches.append(info.pid)
     if not matches:
         wanted = " and ".join(

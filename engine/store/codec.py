@@ -65,12 +65,19 @@ def encode_labels(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# What reading a stored value can raise besides PayloadError: a column of another
+# type (SQLite stores what it is given), JSON nested past the recursion limit,
+# numbers beyond a float, unhashable values where keys are looked up.
+_UNREADABLE = (TypeError, ValueError, KeyError, OverflowError, RecursionError, AttributeError)
+
+
 def decode_labels(text: str) -> Labels:
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise PayloadError(f"labels are not JSON: {exc}") from exc
-    return _labels(value)
+        return _labels(json.loads(text))
+    except PayloadError:
+        raise
+    except _UNREADABLE as exc:
+        raise PayloadError(f"labels cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def encode_notification(notification: Notification) -> str:
@@ -89,9 +96,20 @@ def encode_notification(notification: Notification) -> str:
 
 
 def decode_notification(text: str) -> Notification:
+    """The stored notification; any payload that cannot be read raises PayloadError only,
+    so the delivery worker makes it a dead letter instead of retrying it for ever."""
+    try:
+        return _decode_notification(text)
+    except PayloadError:
+        raise
+    except _UNREADABLE as exc:
+        raise PayloadError(f"payload cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_notification(text: str) -> Notification:
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(document).__name__}")

@@ -23,19 +23,19 @@ from memalert.engine.store.schema import StateStoreError
 # warning_*, critical_*. test_store checks every InstanceState field survives.
 _SELECT = (
     "SELECT rule, labels, fingerprint, warning_since, critical_since, firing, firing_since,"
-    " warning_hold_since, critical_hold_since, last_notified, last_value, updated_at"
+    " warning_hold_since, critical_hold_since, last_notified, last_value, updated_at, metric"
     " FROM alert_instances ORDER BY rule, labels"
 )
 _UPSERT = (
     "INSERT INTO alert_instances (rule, labels, fingerprint, warning_since, critical_since,"
     " firing, firing_since, warning_hold_since, critical_hold_since, last_notified,"
-    " last_value, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " last_value, updated_at, metric) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (rule, labels) DO UPDATE SET warning_since = excluded.warning_since,"
     " critical_since = excluded.critical_since, firing = excluded.firing,"
     " firing_since = excluded.firing_since, warning_hold_since = excluded.warning_hold_since,"
     " critical_hold_since = excluded.critical_hold_since,"
     " last_notified = excluded.last_notified, last_value = excluded.last_value,"
-    " updated_at = excluded.updated_at"
+    " updated_at = excluded.updated_at, metric = excluded.metric"
 )
 
 
@@ -84,6 +84,7 @@ def _stored_alert(row: tuple[Any, ...], path: Path) -> StoredAlert:
         ),
         last_value=row[10],
         updated_at=row[11],
+        metric=row[12],
     )
 
 
@@ -110,4 +111,5 @@ def _row(
         inst.last_notified,
         None if sample is None else sample.value,
         now,
+        metric or "",
     )

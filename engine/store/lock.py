@@ -23,6 +23,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from memalert.engine.core.units import parse_decimal
 from memalert.engine.store.schema import StateStoreError
 
 _OWNER_ONLY = 0o600
@@ -87,4 +88,4 @@ def _recorded_pid(fd: int) -> int | None:
         text = os.pread(fd, _PID_BYTES, 0).decode("ascii", "replace").strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return parse_decimal(text)

@@ -44,7 +44,7 @@ _CLAIM_DUE = """
 """
 # SQLite returns the bare column of the row holding min(id): each notifier's head.
 _HEAD_ATTEMPTS = """
-    SELECT notifier, min(id), next_attempt_at FROM outbox
+    SELECT notifier, min(id) AS head_id, next_attempt_at FROM outbox
     WHERE status = 'pending' GROUP BY notifier ORDER BY notifier
 """
 
@@ -60,19 +60,28 @@ def enqueue(conn: sqlite3.Connection, notifications: Sequence[Notification], now
         )
 
 
+def named_rows(
+    conn: sqlite3.Connection, sql: str, parameters: Sequence[object] | dict[str, object] = ()
+) -> list[sqlite3.Row]:
+    """The rows of `sql`, read by column name: a column added or moved cannot shift a field."""
+    cursor = conn.execute(sql, parameters)
+    cursor.row_factory = sqlite3.Row
+    return cursor.fetchall()
+
+
 def claim_due(
     conn: sqlite3.Connection, now: float, limit: int, notifier: str | None = None
 ) -> list[OutboxItem]:
-    rows = conn.execute(_CLAIM_DUE, {"now": now, "limit": limit, "notifier": notifier}).fetchall()
+    rows = named_rows(conn, _CLAIM_DUE, {"now": now, "limit": limit, "notifier": notifier})
     return [
         OutboxItem(
-            id=row[0],
-            notifier=row[1],
-            created_at=row[2],
-            payload=row[3],
-            attempts=row[4],
-            next_attempt_at=row[5],
-            last_error=row[6],
+            id=row["id"],
+            notifier=row["notifier"],
+            created_at=row["created_at"],
+            payload=row["payload"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
         )
         for row in rows
     ]
@@ -80,7 +89,9 @@ def claim_due(
 
 def head_attempts(conn: sqlite3.Connection) -> dict[str, float]:
     """When each notifier's head (its oldest pending item) is due; what follows waits for it."""
-    return {row[0]: float(row[2]) for row in conn.execute(_HEAD_ATTEMPTS)}
+    return {
+        row["notifier"]: float(row["next_attempt_at"]) for row in named_rows(conn, _HEAD_ATTEMPTS)
+    }
 
 
 def mark_delivered(
@@ -144,12 +155,13 @@ def url_progress(conn: sqlite3.Connection, item_id: int) -> UrlProgress | None:
     A value that cannot be read counts as not known: the next try goes to every
     URL, a duplicate at worst, where failing would hold up the notifier's queue.
     """
-    row = conn.execute(
-        "SELECT notifier, url_fingerprint, url_results FROM outbox WHERE id = ?", (item_id,)
-    ).fetchone()
-    if row is None or not row[1]:
+    found = named_rows(
+        conn, "SELECT notifier, url_fingerprint, url_results FROM outbox WHERE id = ?", (item_id,)
+    )
+    if not found or not found[0]["url_fingerprint"]:
         return None
-    notifier, fingerprint, stored = row
+    row = found[0]
+    notifier, fingerprint, stored = row["notifier"], row["url_fingerprint"], row["url_results"]
     try:
         urls = tuple(
             # An owed URL is tried again, so it counts as retryable until a try says otherwise.
@@ -190,20 +202,21 @@ def counts(conn: sqlite3.Connection) -> OutboxCounts:
 
 def dead_letters(conn: sqlite3.Connection, limit: int) -> tuple[DeadLetter, ...]:
     """The newest `limit` dead letters, newest first."""
-    rows = conn.execute(
+    rows = named_rows(
+        conn,
         "SELECT id, notifier, created_at, dead_at, attempts, last_error, payload FROM outbox"
         " WHERE status = 'dead' ORDER BY dead_at DESC, id DESC LIMIT ?",
         (limit,),
-    ).fetchall()
+    )
     return tuple(
         DeadLetter(
-            id=r[0],
-            notifier=r[1],
-            created_at=r[2],
-            dead_at=r[3],
-            attempts=r[4],
-            reason=r[5],
-            payload=r[6],
+            id=r["id"],
+            notifier=r["notifier"],
+            created_at=r["created_at"],
+            dead_at=r["dead_at"],
+            attempts=r["attempts"],
+            reason=r["last_error"],
+            payload=r["payload"],
         )
         for r in rows
     )
@@ -223,14 +236,15 @@ def _log_outcome(
     Without a `result` (an item given up on without a try), each URL's outcome
     as last recorded: which URLs an item partly delivered had reached.
     """
-    notifier, attempts, payload, recorded = conn.execute(
-        "SELECT notifier, attempts, payload, url_results FROM outbox WHERE id = ?", (item_id,)
-    ).fetchone()
+    (row,) = named_rows(
+        conn, "SELECT notifier, attempts, payload, url_results FROM outbox WHERE id = ?", (item_id,)
+    )
+    notifier, attempts = row["notifier"], row["attempts"]
     try:
-        alerts = encode_alert_list(decode_notification(payload))
+        alerts = encode_alert_list(decode_notification(row["payload"]))
     except PayloadError:
         alerts = "[]"  # unreadable: the dead letter keeps the raw payload
-    urls = recorded if result is None else encode_url_results(result)
+    urls = row["url_results"] if result is None else encode_url_results(result)
     conn.execute(
         "INSERT INTO notification_log"
         " (outbox_id, notifier, at, outcome, attempts, alerts, urls, detail)"

@@ -25,6 +25,7 @@ class StoredAlert:
     state: InstanceState
     last_value: float | None
     updated_at: float
+    metric: str = ""  # the rule's metric, '' for rows written before it was stored
 
     @property
     def status(self) -> str:

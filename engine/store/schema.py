@@ -116,11 +116,21 @@ _URL_PROGRESS = (
     "ALTER TABLE outbox ADD COLUMN url_results TEXT NOT NULL DEFAULT '[]'",
 )
 
+# The metric of the rule each instance belongs to, so `memalert status` can show
+# its value in the metric's unit (95.4 MiB, 83.0%) without the rule files.
+# Rows from v2 get '': their value is shown as a plain number until rewritten.
+_INSTANCE_METRIC = ("ALTER TABLE alert_instances ADD COLUMN metric TEXT NOT NULL DEFAULT ''",)
+
 # Append only: a released migration is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="initial schema", statements=_INITIAL_SCHEMA),
     Migration(
         version=2, description="per-URL delivery progress in the outbox", statements=_URL_PROGRESS
+    ),
+    Migration(
+        version=3,
+        description="the rule's metric with each alert instance",
+        statements=_INSTANCE_METRIC,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

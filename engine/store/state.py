@@ -19,6 +19,7 @@ instances in memory to write only changed rows, and owns the outbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -358,7 +359,28 @@ class StateStore:
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                # A full disk can fail the rollback too; the error to report is the first.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error | PayloadError):
-                raise StateStoreError(f"state file {self.path}: {what} failed: {exc}") from exc
+                raise StateStoreError(
+                    f"state file {self.path}: {what} failed: {_what_failed(exc)}"
+                ) from exc
             raise
+
+
+# SQLite's primary result codes that say what is wrong with the file, not the call
+# (https://www.sqlite.org/rescode.html): named plainly for the log and /health.
+_SQLITE_CAUSES = {
+    5: "locked by another process",  # SQLITE_BUSY
+    8: "read-only",  # SQLITE_READONLY
+    10: "I/O error",  # SQLITE_IOERR
+    11: "damaged",  # SQLITE_CORRUPT
+    13: "disk full",  # SQLITE_FULL
+}
+
+
+def _what_failed(exc: BaseException) -> str:
+    code = getattr(exc, "sqlite_errorcode", None)
+    cause = None if code is None else _SQLITE_CAUSES.get(code & 0xFF)
+    return f"{cause} ({exc})" if cause else str(exc)

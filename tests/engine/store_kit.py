@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.routing import Notification
 from memalert.engine.core.model import AlertEvent, AlertFired, AlertResolved, Labels, Severity
+from memalert.engine.delivery.attempt import RetryPolicy
 from memalert.engine.delivery.worker import DeliveryWorker
 from memalert.notifiers.base import DeliveryResult, Destinations, UrlResult, fingerprint_urls
 
@@ -139,6 +140,5 @@ def worker_for(
         clock=clock,
         random=Random(7),
         sleep=clock.advance,
-        base_backoff=base_backoff,
-        max_backoff=max_backoff,
+        retry=RetryPolicy(base_backoff=base_backoff, max_backoff=max_backoff),
     )

@@ -11,8 +11,9 @@ import pytest
 
 from memalert.engine.alerting.evaluate import EvalState, InstanceState
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.alerting.views import silence_view
 from memalert.engine.cli.main import main
-from memalert.engine.core.model import AlertFired, Labels, Severity
+from memalert.engine.core.model import AlertFired, Labels, Sample, Severity, Silence
 from memalert.engine.store.state import StateStore
 
 
@@ -47,7 +48,11 @@ def test_silence_add_list_and_expire(capsys: pytest.CaptureFixture[str], state: 
 
     code, out, _ = run(capsys, "silence", "list", "--format", "json", "--state", state)
     (listed,) = json.loads(out)
-    assert listed["matchers"] == {"target": "batch-*", "severity": "warning"}
+    assert listed["match"] == {"target": "batch-*", "severity": "warning"}
+    # The HTTP API's view of a silence (docs/openapi.yaml), plus what the state file knows.
+    http_view = silence_view(Silence(matchers=(), starts=0, ends=1), 0)
+    assert set(listed) == {*http_view, "status", "created_at"}
+    assert listed["active"] is True
     assert (listed["status"], listed["author"], listed["comment"]) == (
         "active",
         "alice",
@@ -130,10 +135,15 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
                         firing_since=now,
                     ),
                     ("api-vms", labels): InstanceState(active_since=(now - 5, None)),
-                }
+                },
+                series={
+                    ("rss_bytes", labels): Sample("rss_bytes", labels, 111_460_000.0, now),
+                    ("pressure", labels): Sample("pressure", labels, 0.834, now),
+                },
             ),
             [Notification(notifier="hook", at=now, events=(fired,))],
             now=now,
+            rule_metrics={"api-rss": "rss_bytes", "api-vms": "pressure"},
         )
         store.add_silence(matchers={"target": "batch"}, starts=now, ends=now + 60, now=now)
 
@@ -142,6 +152,9 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
     assert "alerts: 2" in out
     assert "FIRING   critical api-rss {target=api}" in out
     assert "PENDING  warning  api-vms {target=api}" in out
+    # Values in their metric's unit, not `last value 1.1146e+08`.
+    assert "last value 106.3 MiB" in out
+    assert "last value 83.4%" in out
     assert "silences in force: 1" in out
     assert "outbox: 1 pending" in out
     assert "dead letters: 0" in out
@@ -154,7 +167,7 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
     ]
     assert status["outbox"]["pending"] == 1
     assert status["dead_letters"]["total"] == 0
-    assert [s["matchers"] for s in status["silences"]] == [{"target": "batch"}]
+    assert [s["match"] for s in status["silences"]] == [{"target": "batch"}]
 
 
 def test_status_of_a_state_file_that_does_not_exist(

@@ -14,7 +14,7 @@ import pytest
 from store_kit import T0, ScriptedNotifier, SimulatedCrash, fired, note, raw, resolved, worker_for
 
 from memalert.engine.alerting.evaluate import EvalState
-from memalert.engine.delivery.attempt import backoff_delay
+from memalert.engine.delivery.attempt import RetryPolicy, backoff_delay
 from memalert.engine.delivery.worker import DeliveryWorker
 from memalert.engine.store.state import StateStore, StateStoreError
 from memalert.engine.testing import FakeClock
@@ -285,6 +285,6 @@ def test_a_store_failure_in_run_once_is_a_clear_error(store: StateStore, path: P
         worker.run_once(T0)
 
 
-def test_bad_settings_are_refused(store: StateStore) -> None:
+def test_bad_retry_policies_are_refused() -> None:
     with pytest.raises(ValueError, match="max_backoff"):
-        DeliveryWorker(store, {}, base_backoff=10.0, max_backoff=1.0)
+        RetryPolicy(base_backoff=10.0, max_backoff=1.0)

@@ -20,6 +20,7 @@ from store_kit import ScriptedNotifier, fired, note, raw
 
 from memalert.engine.alerting.evaluate import EvalState
 from memalert.engine.core.model import NotifierConfig
+from memalert.engine.delivery.attempt import RetryPolicy
 from memalert.engine.delivery.worker import DeliveryWorker
 from memalert.engine.store.state import StateStore
 from memalert.notifiers.base import DeliveryResult, Destinations, Transport, UrlResult
@@ -204,7 +205,11 @@ def test_flush_while_running_lets_each_lane_finish_on_its_own(
     store: StateStore, held: HeldNotifier
 ) -> None:
     ops = ScriptedNotifier("ops", ["retry"])
-    worker = DeliveryWorker(store, {"held": held, "ops": ops}, base_backoff=0.01, max_backoff=0.01)
+    worker = DeliveryWorker(
+        store,
+        {"held": held, "ops": ops},
+        retry=RetryPolicy(base_backoff=0.01, max_backoff=0.01),
+    )
     worker.start()
     try:
         enqueue(store, note("held"), note("ops"))

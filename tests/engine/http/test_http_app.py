@@ -345,13 +345,22 @@ def test_writes_are_rate_limited_then_refill() -> None:
     assert statuses == [201, 201, 201, 429]
     refused = client.post_silence(A_SILENCE)
     assert dict(refused.headers)["Retry-After"] == "2"
-    # Guessing tokens is limited by the same bucket.
-    assert client.post_silence(A_SILENCE, headers={"authorization": "Bearer x"}).status == 429
     client.clock.advance(2.0)
     assert client.post_silence(A_SILENCE).status == 201
     assert client.post_silence(A_SILENCE).status == 429
     # Reads are never limited.
     assert all(client.call("GET", "/silences").status == 200 for _ in range(20))
+
+
+def test_requests_without_the_token_cannot_use_up_the_writes() -> None:
+    client = Client(limit=RateLimit(burst=3, per_second=0.5))
+    wrong = {"authorization": "Bearer guess", "content-type": "application/json"}
+    guesses = [client.post_silence(A_SILENCE, headers=wrong).status for _ in range(5)]
+    # Guessing is limited by a bucket of its own...
+    assert guesses == [401, 401, 401, 429, 429]
+    assert client.call("DELETE", "/silences/x", headers={}).status == 429
+    # ...which leaves the writes of those holding the token untouched.
+    assert [client.post_silence(A_SILENCE).status for _ in range(4)] == [201, 201, 201, 429]
 
 
 def test_error_messages_mask_what_they_quote(client: Client) -> None:

@@ -592,13 +592,23 @@ def test_a_target_whose_variable_is_unset_is_not_watched(
     )
 
 
-def test_a_pid_variable_must_hold_a_pid(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("nope", id="word"),
+        # str.isdigit accepts both: int() reads the first as 4242, refuses the second.
+        pytest.param("\u0664\u0662\u0664\u0662", id="arabic-indic-digits"),
+        pytest.param("\u00b2", id="superscript-two"),
+        pytest.param("4_242", id="underscore"),
+        pytest.param("9" * 5000, id="beyond-int-str-digits"),
+    ],
+)
+def test_a_pid_variable_must_hold_a_pid(tmp_path: Path, value: str) -> None:
     with pytest.raises(RuleFileError) as caught:
-        load(tmp_path, GOOD, env={"APP_PIDFILE": "/x", "WORKER_PID": "nope"})
+        load(tmp_path, GOOD, env={"APP_PIDFILE": "/x", "WORKER_PID": value})
     (problem,) = caught.value.diagnostics
-    assert str(problem).endswith(
-        "r.yaml:9:25: 'pid' of target 'worker' expands to 'nope', which is not a process id"
-    )
+    assert "r.yaml:9:25: 'pid' of target 'worker' expands to " in str(problem)
+    assert str(problem).endswith(", which is not a process id")
 
 
 # -- several files -------------------------------------------------------------------

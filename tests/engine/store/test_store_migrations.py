@@ -61,6 +61,13 @@ INSTANCES = {
 }
 
 
+V1_INSERT_INSTANCE = (
+    "INSERT INTO alert_instances (rule, labels, fingerprint, warning_since, critical_since,"
+    " firing, firing_since, warning_hold_since, critical_hold_since, last_notified,"
+    " last_value, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
 def make_v1_file(path: Path) -> None:
     """A v1 state file: alerts, a silence, and outbox items in each state v1 left them.
 
@@ -71,7 +78,11 @@ def make_v1_file(path: Path) -> None:
         conn.execute("PRAGMA journal_mode = WAL")  # as every state file is opened
         assert migrate(conn, V1) == 1
         conn.execute("BEGIN")
-        store_instances.upsert(conn, INSTANCES.items(), EvalState(), {}, T0)
+        # v1's columns: the `metric` column came with v3.
+        conn.executemany(
+            V1_INSERT_INSTANCE,
+            [store_instances._row(k, i, EvalState(), {}, T0)[:12] for k, i in INSTANCES.items()],
+        )
         store_silences.insert(
             conn,
             matchers={"target": "batch*"},
