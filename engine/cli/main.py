@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from memalert.engine.cli.commands import add_daemon_commands
+from memalert.engine.cli.export_commands import add_export_commands
 from memalert.engine.core.errors import MemalertError, RuleFileError
 from memalert.engine.core.model import Severity
 from memalert.engine.replay.dryrun import run_dry_run
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(handler=cmd_record)
 
     add_daemon_commands(commands)
+    add_export_commands(commands)
     return parser
 
 
