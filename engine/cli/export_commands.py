@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memalert.engine.cli.commands import positive_duration as _duration
-from memalert.engine.export.alertmanager_config import DEFAULT_RELAY_URL
-from memalert.engine.export.yamltext import dump_yaml
-from memalert.engine.rules.load import load_rules
 
 if TYPE_CHECKING:
     from memalert.engine.core.errors import Diagnostic
@@ -50,6 +47,8 @@ def _header(kind: str, paths: list[str]) -> str:
 
 def cmd_export_prometheus(args: argparse.Namespace) -> int:
     from memalert.engine.export.prometheus_rules import prometheus_rules  # noqa: PLC0415
+    from memalert.engine.export.yamltext import dump_yaml  # noqa: PLC0415
+    from memalert.engine.rules.load import load_rules  # noqa: PLC0415
 
     export = prometheus_rules(load_rules(args.rules))
     text = dump_yaml(export.document, _header("Prometheus alerting rules", args.rules))
@@ -58,15 +57,18 @@ def cmd_export_prometheus(args: argparse.Namespace) -> int:
 
 def cmd_export_alertmanager(args: argparse.Namespace) -> int:
     from memalert.engine.export.alertmanager_config import (  # noqa: PLC0415
+        DEFAULT_RELAY_URL,
         Timing,
         alertmanager_config,
         amtool_silences,
     )
+    from memalert.engine.export.yamltext import dump_yaml  # noqa: PLC0415
+    from memalert.engine.rules.load import load_rules  # noqa: PLC0415
 
     ruleset = load_rules(args.rules)
     config = alertmanager_config(
         ruleset,
-        relay_url=args.relay_url,
+        relay_url=args.relay_url or DEFAULT_RELAY_URL,
         token_file=args.token_file,
         timing=Timing(group_wait=args.group_wait, group_interval=args.group_interval),
     )
@@ -108,9 +110,8 @@ def add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _common(alertmanager, strict=False)
     alertmanager.add_argument(
         "--relay-url",
-        default=DEFAULT_RELAY_URL,
         metavar="URL",
-        help=f"where `memalert relay` listens (default {DEFAULT_RELAY_URL})",
+        help="where `memalert relay` listens (default http://127.0.0.1:9465)",
     )
     alertmanager.add_argument(
         "--token-file",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from memalert.engine.cli.commands import add_daemon_commands
 from memalert.engine.cli.export_commands import add_export_commands
+from memalert.engine.cli.relay_command import add_relay_command
 from memalert.engine.core.errors import MemalertError, RuleFileError
 from memalert.engine.core.model import Severity
 from memalert.engine.replay.dryrun import run_dry_run
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_daemon_commands(commands)
     add_export_commands(commands)
+    add_relay_command(commands)
     return parser
 
 

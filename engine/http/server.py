@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from memalert.engine.http.app import (
     MAX_BODY_BYTES,
@@ -40,6 +40,12 @@ SOCKET_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 512
 # How often the accept loop checks for `close()`: the longest `close()` waits.
 SHUTDOWN_POLL_SECONDS = 0.1
+
+
+class App(Protocol):
+    """What a server serves: `HttpApp`, or `memalert relay`'s app."""
+
+    def handle(self, request: Request) -> Response: ...
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -74,11 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
             return
         length = int(length_text)
-        if length > MAX_BODY_BYTES:
+        if length > self.server.max_body:
             # Not read: the connection closes instead, so its rest is never parsed.
-            self.send_error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body exceeds {MAX_BODY_BYTES} bytes"
-            )
+            limit = self.server.max_body
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body exceeds {limit} bytes")
             return
         request = Request(
             method=self.command,
@@ -127,9 +132,16 @@ class _Server(ThreadingHTTPServer):
     # (and the client retries a second later) when many scrapers connect at once.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: HttpApp, family: socket.AddressFamily):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: App,
+        family: socket.AddressFamily,
+        max_body: int = MAX_BODY_BYTES,
+    ):
         self.address_family = family
         self.app = app
+        self.max_body = max_body
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, _Handler)
 
@@ -205,8 +217,22 @@ def serve(
     app = HttpApp.from_env(
         source, os.environ if env is None else env, clock=clock, write_limit=write_limit
     )
+    return serve_app(app, host, port)
+
+
+def serve_app(
+    app: App,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    max_body: int = MAX_BODY_BYTES,
+    what: str = "the HTTP API",
+) -> ServerHandle:
+    """Serve `app` on a background thread with this module's limits; port 0 picks a free
+    port. Bodies over `max_body` bytes are refused unread (413). Raises OSError when the
+    address cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = _Server((host, port), app, family)
+    server = _Server((host, port), app, family, max_body)
     thread = threading.Thread(
         target=server.serve_forever,
         args=(SHUTDOWN_POLL_SECONDS,),
@@ -216,6 +242,6 @@ def serve(
     thread.start()
     handle = ServerHandle(server, thread)
     if not _is_loopback(host):
-        log.warning("the HTTP API listens on %s, beyond this machine", handle.url)
-    log.info("serving the HTTP API on %s", handle.url)
+        log.warning("%s listens on %s, beyond this machine", what, handle.url)
+    log.info("serving %s on %s", what, handle.url)
     return handle

@@ -116,11 +116,28 @@ _URL_PROGRESS = (
     "ALTER TABLE outbox ADD COLUMN url_results TEXT NOT NULL DEFAULT '[]'",
 )
 
+# What `memalert relay` accepted from Alertmanager, by its de-duplication key
+# (memalert.engine.relay.dedup), so a webhook Alertmanager sends again (a retry, an HA
+# peer) is not delivered twice, across restarts too.
+_RECEIVED_WEBHOOKS = (
+    """CREATE TABLE received_webhooks (
+        key TEXT PRIMARY KEY,
+        notifier TEXT NOT NULL,
+        received_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX received_webhooks_at ON received_webhooks (received_at)",
+)
+
 # Append only: a released migration is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="initial schema", statements=_INITIAL_SCHEMA),
     Migration(
         version=2, description="per-URL delivery progress in the outbox", statements=_URL_PROGRESS
+    ),
+    Migration(
+        version=3,
+        description="webhooks the relay accepted, for de-duplication",
+        statements=_RECEIVED_WEBHOOKS,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
