@@ -82,6 +82,24 @@ def cmd_export_alertmanager(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_promtool_tests(args: argparse.Namespace) -> int:
+    from memalert.engine.export.promtool_tests import write_promtool_tests  # noqa: PLC0415
+    from memalert.engine.replay.ruletest import expand_test_paths, load_test_file  # noqa: PLC0415
+
+    losses: list[Diagnostic] = []
+    directory = Path(args.output)
+    for path in expand_test_paths(args.testfiles):
+        written, lost = write_promtool_tests(load_test_file(path), directory)
+        losses.extend(lost)
+        print(f"promtool test rules {written}")
+    for loss in sorted(losses):
+        print(str(loss), file=sys.stderr)
+    if losses and args.strict:
+        print(f"{len(losses)} test(s) left out (--strict)", file=sys.stderr)
+        return EXIT_LOSSY
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser, *, strict: bool = True) -> None:
     parser.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories")
     parser.add_argument(
@@ -131,3 +149,15 @@ def add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--group-interval", type=_duration, default=60.0, metavar="D", help="default 1m"
     )
     alertmanager.set_defaults(handler=cmd_export_alertmanager)
+
+    tests = kinds.add_parser(
+        "promtool-tests", help="`memalert test` files as `promtool test rules` files"
+    )
+    tests.add_argument("testfiles", nargs="+", metavar="TESTFILE", help="test files or directories")
+    tests.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="write the files into DIR"
+    )
+    tests.add_argument(
+        "--strict", action="store_true", help="exit 1 if a test could not be converted"
+    )
+    tests.set_defaults(handler=cmd_export_promtool_tests)
