@@ -29,13 +29,23 @@ from memalert.engine.rules.templates import apply_filter, parse_template
 # memalert template variables that are the alert's labels in Prometheus.
 _LABEL_VARIABLES = frozenset({"target", "component", "site"})
 # Variables with no Prometheus counterpart in an annotation, and why.
+# Template variables that are another series of the same target (as in
+# memalert.engine.alerting.messages.related_values): an annotation of their own
+# queries it, for `memalert relay` to render the rule's summary with.
+RELATED_VARIABLES: Mapping[str, str] = {
+    "growth": "leak_growth_bytes_per_hour",
+    "confidence": "leak_confidence",
+    "time_to_limit": "time_to_limit_seconds",
+    "limit": "limit_bytes",
+}
 _UNEXPRESSIBLE = {
     "state": "Prometheus renders annotations only while the alert is active",
-    "growth": "it is another series' value (memalert_leak_growth_bytes_per_hour)",
-    "confidence": "it is another series' value (memalert_leak_confidence)",
-    "time_to_limit": "it is another series' value (memalert_time_to_limit_seconds)",
-    "limit": "it is another series' value (memalert_limit_bytes)",
     "firing_for": "Prometheus has no alert age in templates",
+    **{
+        name: f"it is another series' value (memalert_{metric}); the `{name}` annotation "
+        "carries it to memalert relay, which renders the whole summary"
+        for name, metric in RELATED_VARIABLES.items()
+    },
 }
 # memalert filter -> Prometheus template function, applied to a run-time number.
 _VALUE_FILTERS: Mapping[str, str] = {
@@ -100,6 +110,25 @@ def translate(source: str, context: Context) -> Translation:
     translator = _Translator(context)
     text = translator.statements(tree.body)
     return Translation(text=text, losses=translator.losses)
+
+
+def related_variables(source: str) -> list[str]:
+    """The related variables (`growth`, ...) a summary reads, in RELATED_VARIABLES' order."""
+    try:
+        tree = parse_template(source)
+    except TemplateSyntaxError:
+        return []
+    used = {node.name for node in tree.find_all(nodes.Name) if node.ctx == "load"}
+    return [name for name in RELATED_VARIABLES if name in used]
+
+
+def related_annotation(name: str) -> str:
+    """The value of the same target's related series, or nothing when it has none."""
+    selector = f"memalert_{RELATED_VARIABLES[name]}{{instance=%q,target=%q}}"
+    return (
+        f"{{{{ with printf {_go_string(selector)} $labels.instance $labels.target | query }}}}"
+        "{{ . | first | value }}{{ end }}"
+    )
 
 
 def _go_string(text: str) -> str:

@@ -16,7 +16,9 @@ a warning.
   `m > warn or (m > recover and ignoring(...) ALERTS{alertname, severity, alertstate="firing"})`.
 - `summary` becomes an annotation in Prometheus' template language
   (memalert.engine.export.go_template); `value` and `threshold` annotations carry
-  the numbers for `memalert relay`, which renders the rule's own summary.
+  the numbers for `memalert relay`, which renders the rule's own summary, and
+  so do `growth`, `confidence`, `time_to_limit` and `limit` when the summary
+  reads them (each the same target's series, by Prometheus' `query`).
 
 What has no Prometheus equivalent is reported as `FILE:LINE:COL: warning: ...`
 (`Export.losses`); the rest is still written.
@@ -32,7 +34,12 @@ from typing import Any
 from memalert.engine.core.errors import Diagnostic
 from memalert.engine.core.model import Matcher, Position, Rule, RuleSet, Severity
 from memalert.engine.export.exposition import PREFIX, label_name
-from memalert.engine.export.go_template import Context, translate
+from memalert.engine.export.go_template import (
+    Context,
+    related_annotation,
+    related_variables,
+    translate,
+)
 from memalert.engine.rules.templates import default_summary
 from memalert.engine.rules.yamlsource import Document, load_yaml
 
@@ -197,7 +204,8 @@ def _alerts(
             severity=severity.label,
             threshold=threshold,
         )
-        translated = translate(rule.summary or default_summary(rule.metric), context)
+        summary = rule.summary or default_summary(rule.metric)
+        translated = translate(summary, context)
         # A default summary is memalert's, not the user's: what it loses is not reported.
         if rule.summary is not None:
             for loss in translated.losses:
@@ -208,6 +216,7 @@ def _alerts(
             "summary": translated.text,
             "value": "{{ $value }}",
             "threshold": promql_number(threshold),
+            **{name: related_annotation(name) for name in related_variables(summary)},
         }
         alerts.append(alert)
     return alerts

@@ -2,7 +2,8 @@
 
 An alert from an exported memalert rule (its `alertname` names a rule of the
 relay's rule files) gets the rule's own `summary`, with the `value` annotation
-that `memalert export prometheus` writes; its event carries the agent's labels
+that `memalert export prometheus` writes (and `growth`, ... when the summary
+reads them); its event carries the agent's labels
 (instance, job, target, ...) without the `alertname` and `severity` memalert
 keeps apart, and without the rule's own labels, which the summary sees anyway.
 Any other alert keeps its labels and its `summary` (or `description`) annotation.
@@ -17,9 +18,12 @@ from collections.abc import Mapping
 from memalert.engine.alerting.messages import render_summary
 from memalert.engine.alerting.routing import Notification
 from memalert.engine.core.model import AlertEvent, AlertFired, AlertResolved, Labels, Rule, Severity
+from memalert.engine.export.go_template import RELATED_VARIABLES
 from memalert.engine.relay.payload import Webhook, WebhookAlert
 
 _KEPT_APART = ("alertname", "severity")
+# The annotations `memalert export prometheus` adds for a summary's related values.
+_RELATED = RELATED_VARIABLES
 _SUMMARY_ANNOTATIONS = ("summary", "description", "message")
 
 
@@ -71,7 +75,11 @@ def alert_event(rules: Mapping[str, Rule], alert: WebhookAlert, now: float) -> A
             labels=labels,
             value=value,
             threshold=threshold,
-            related={},
+            related={
+                metric: number
+                for name, metric in _RELATED.items()
+                if (number := _number(alert.annotations.get(name))) is not None
+            },
             firing_for=None if alert.starts_at is None else max(at - alert.starts_at, 0.0),
         )
         metric = rule.metric

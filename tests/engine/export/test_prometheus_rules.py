@@ -283,3 +283,45 @@ def test_prometheus_holds_a_level_until_the_value_falls_below_recover(
     )
     capsys.readouterr()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_the_related_values_a_summary_reads_are_annotations_for_the_relay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rules/memory.yaml's leak summary shows the growth: Prometheus queries it per target."""
+    firing = {
+        "exp_labels": {"severity": "warning", "target": "api"},
+        "exp_annotations": {
+            "summary": "api leaks 60MiB (warning above 50.0 MiB)",
+            "value": "6.291456e+07",  # Go's %v of 62914560
+            "threshold": "52428800",
+            "growth": "1000",
+        },
+    }
+    result = _promtool_test(
+        tmp_path,
+        ROOT / "rules" / "memory.yaml",
+        [
+            {
+                "interval": "15s",
+                "input_series": [
+                    {"series": 'memalert_leak_bytes{target="api"}', "values": "62914560x10"},
+                    {
+                        "series": 'memalert_leak_growth_bytes_per_hour{target="api"}',
+                        "values": "1000x10",
+                    },
+                    # another target's growth is not this alert's
+                    {
+                        "series": 'memalert_leak_growth_bytes_per_hour{target="db"}',
+                        "values": "5x10",
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "memory-leak", "exp_alerts": [firing]}
+                ],
+            }
+        ],
+    )
+    capsys.readouterr()
+    assert result.returncode == 0, result.stdout + result.stderr

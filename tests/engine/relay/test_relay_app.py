@@ -259,3 +259,24 @@ def test_a_state_file_that_fails_answers_503_so_alertmanager_retries(harness: Ha
     response = harness.post(webhook())
     assert response.status == 503
     assert "retry" in body(response)["error"]
+
+
+def test_related_values_from_the_exports_annotations_reach_the_summary(tmp_path: Path) -> None:
+    rules = tmp_path / "leak.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - name: memory-leak\n    metric: leak_bytes\n"
+        "    above: {warning: 1MiB}\n    summary: >-\n"
+        "      leaks{% if growth is defined and growth %} {{ growth | bytes }}/h{% endif %}\n",
+        encoding="utf-8",
+    )
+    h = Harness(tmp_path)
+    h.ruleset = load_rules([rules])
+    h.store.close()
+    h.open()
+    with_growth = alert()
+    with_growth["annotations"]["growth"] = "1048576"
+    h.post(webhook(with_growth))
+    h.post(webhook(alert(fingerprint="f2"), group="other"))  # no growth: the branch is skipped
+    h.deliver()
+    assert [e.summary for e in h.notifier.events] == ["leaks 1.0 MiB/h", "leaks"]
+    h.store.close()
