@@ -5,11 +5,13 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from scale_out_kit import Processes, get, missing_binaries
 
 from memalert.engine.cli.main import main
 from memalert.engine.export.alertmanager_config import alertmanager_config, amtool_silences
@@ -147,3 +149,39 @@ def test_amtool_accepts_the_export(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.alertmanager
+def test_the_printed_amtool_commands_make_the_silences_in_alertmanager(tmp_path: Path) -> None:
+    if missing_binaries():
+        pytest.skip(f"not installed: {', '.join(missing_binaries())}")
+    now = datetime.now(UTC)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nsilences:\n  - match: {target: 'batch-*', rule: leak}\n"
+        f"    starts: {(now - timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+        f"    ends: {(now + timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+        "    comment: nightly batch\n    author: ops\n"
+        "rules:\n  - name: leak\n    metric: leak_bytes\n    above: {warning: 1MiB}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "alertmanager.yml"
+    assert main(["export", "alertmanager", str(rules), "-o", str(config)]) == 0
+    processes = Processes(tmp_path)
+    try:
+        _, port = processes.alertmanager(config)
+        (command,) = amtool_silences(load_rules([rules]), f"http://127.0.0.1:{port}")
+        result = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        (silence,) = get(f"http://127.0.0.1:{port}/api/v2/silences")
+    finally:
+        processes.close()
+    assert silence["status"]["state"] == "active"
+    assert (silence["comment"], silence["createdBy"]) == ("nightly batch", "ops")
+    assert sorted((m["name"], m["value"], m["isRegex"]) for m in silence["matchers"]) == [
+        ("alertname", "leak", False),
+        ("target", "^(?:batch-.*)$", True),
+    ]
