@@ -42,7 +42,7 @@ def _print_error(line: str) -> None:
 # -- argument types ----------------------------------------------------------------
 
 
-def _duration(text: str) -> float:
+def positive_duration(text: str) -> float:
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
@@ -96,7 +96,7 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _state_argument(run)
     run.add_argument(
         "--flush-timeout",
-        type=_duration,
+        type=positive_duration,
         default=10.0,
         metavar="D",
         help="on SIGTERM, keep delivering queued notifications this long (default 10s)",
@@ -138,7 +138,7 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "target, rule and severity",
     )
     until = add.add_mutually_exclusive_group(required=True)
-    until.add_argument("--duration", type=_duration, metavar="D", help="e.g. 2h")
+    until.add_argument("--duration", type=positive_duration, metavar="D", help="e.g. 2h")
     until.add_argument("--until", type=_time, metavar="RFC3339", help="end time")
     add.add_argument("--starts", type=_time, metavar="RFC3339", help="start time (default: now)")
     add.add_argument("--comment", default="", help="why")

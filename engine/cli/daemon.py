@@ -189,7 +189,7 @@ def run_daemon(
     try:
         engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
     except RuleFileError as exc:
-        return _refuse(exc.diagnostics)
+        return refuse(exc.diagnostics)
     except NotifierError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
@@ -204,7 +204,7 @@ def run_daemon(
     return daemon.run()
 
 
-def _refuse(diagnostics: Sequence[Diagnostic]) -> int:
+def refuse(diagnostics: Sequence[Diagnostic]) -> int:
     for diagnostic in diagnostics:
         log.error("%s", diagnostic)
     log.error("not started: %d error(s) in the rule files", len(diagnostics))

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 
 from memalert.engine.cli.commands import add_daemon_commands
 from memalert.engine.cli.exec_command import add_exec_command
+from memalert.engine.cli.export_commands import add_export_commands
+from memalert.engine.cli.relay_command import add_relay_command
 from memalert.engine.core.errors import MemalertError, RuleFileError
 from memalert.engine.core.model import Severity
 from memalert.engine.core.release import VERSION
@@ -137,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_daemon_commands(commands)
     add_exec_command(commands)
+    add_export_commands(commands)
+    add_relay_command(commands)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Exports of the engine's snapshot: Prometheus exposition and OTLP.
+"""Exports: the engine's snapshot (Prometheus exposition, OTLP), and the rule files as
+Prometheus rules, an Alertmanager configuration and promtool tests (docs/scale-out.md).
 
 Imports `live` (the snapshot) and below.
 

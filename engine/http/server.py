@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from memalert.engine.core.release import VERSION
 from memalert.engine.core.units import parse_decimal
@@ -46,6 +46,12 @@ DEFAULT_PORT = 9464
 SOCKET_TIMEOUT_SECONDS = 10.0
 # How often the accept loop checks for `close()`: the longest `close()` waits.
 SHUTDOWN_POLL_SECONDS = 0.1
+
+
+class App(Protocol):
+    """What a server serves: `HttpApp`, or `memalert relay`'s app."""
+
+    def handle(self, request: Request) -> Response: ...
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -96,11 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
             return
-        if length > MAX_BODY_BYTES:
+        if length > self.server.max_body:
             # Not read: the connection closes instead, so its rest is never parsed.
-            self.send_error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body exceeds {MAX_BODY_BYTES} bytes"
-            )
+            limit = self.server.max_body
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body exceeds {limit} bytes")
             return
         request = Request(
             method=self.command,
@@ -157,13 +162,15 @@ class _Server(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        app: HttpApp,
+        app: App,
         family: socket.AddressFamily,
         limits: ConnectionLimits,
+        max_body: int = MAX_BODY_BYTES,
     ):
         self.address_family = family
         self.app = app
         self.limits = limits
+        self.max_body = max_body
         self.connections = ConnectionTable(limits.max_connections)
         super().__init__(address, _Handler)
 
@@ -246,8 +253,23 @@ def serve(
     app = HttpApp.from_env(
         source, os.environ if env is None else env, clock=clock, write_limit=write_limit
     )
+    return serve_app(app, host, port, limits=limits)
+
+
+def serve_app(
+    app: App,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    max_body: int = MAX_BODY_BYTES,
+    limits: ConnectionLimits | None = None,
+    what: str = "the HTTP API",
+) -> ServerHandle:
+    """Serve `app` on a background thread with this module's limits; port 0 picks a free
+    port. Bodies over `max_body` bytes are refused unread (413). Raises OSError when the
+    address cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = _Server((host, port), app, family, limits or ConnectionLimits())
+    server = _Server((host, port), app, family, limits or ConnectionLimits(), max_body)
     thread = threading.Thread(
         target=server.serve_forever,
         args=(SHUTDOWN_POLL_SECONDS,),
@@ -257,6 +279,6 @@ def serve(
     thread.start()
     handle = ServerHandle(server, thread)
     if not _is_loopback(host):
-        log.warning("the HTTP API listens on %s, beyond this machine", handle.url)
-    log.info("serving the HTTP API on %s", handle.url)
+        log.warning("%s listens on %s, beyond this machine", what, handle.url)
+    log.info("serving %s on %s", what, handle.url)
     return handle

@@ -105,6 +105,16 @@ def _make_environment() -> _Environment:
 _ENV = _make_environment()
 
 
+def parse_template(source: str) -> nodes.Template:
+    """The template's syntax tree, as memalert's environment reads it (TemplateSyntaxError)."""
+    return _ENV.parse(source)
+
+
+def apply_filter(name: str, value: object, *args: object) -> object:
+    """One of memalert's template filters applied to `value` (KeyError: no such filter)."""
+    return _ENV.filters[name](value, *args)
+
+
 def template_errors(source: str, extra_vars: Iterable[str] = ()) -> list[str]:
     """Problems with a template, for `memalert check`: syntax, unknown variables and filters."""
     return list(_template_errors(source, frozenset(extra_vars)))

@@ -69,6 +69,21 @@ def named_rows(
     return cursor.fetchall()
 
 
+def enqueue_once(
+    conn: sqlite3.Connection, key: str, notification: Notification, now: float, window: float
+) -> bool:
+    """Enqueue unless `key` was enqueued less than `window` seconds ago; True if enqueued."""
+    row = conn.execute("SELECT received_at FROM received_webhooks WHERE key = ?", (key,)).fetchone()
+    if row is not None and now - float(row[0]) < window:
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO received_webhooks (key, notifier, received_at) VALUES (?, ?, ?)",
+        (key, notification.notifier, now),
+    )
+    enqueue(conn, [notification], now)
+    return True
+
+
 def claim_due(
     conn: sqlite3.Connection, now: float, limit: int, notifier: str | None = None
 ) -> list[OutboxItem]:
@@ -189,7 +204,10 @@ def prune(conn: sqlite3.Connection, before: float) -> int:
         {"t": before},
     ).rowcount
     logged = conn.execute("DELETE FROM notification_log WHERE at < ?", (before,)).rowcount
-    return outbox + logged
+    received = conn.execute(
+        "DELETE FROM received_webhooks WHERE received_at < ?", (before,)
+    ).rowcount
+    return outbox + logged + received
 
 
 def counts(conn: sqlite3.Connection) -> OutboxCounts:

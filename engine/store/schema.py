@@ -121,6 +121,18 @@ _URL_PROGRESS = (
 # Rows from v2 get '': their value is shown as a plain number until rewritten.
 _INSTANCE_METRIC = ("ALTER TABLE alert_instances ADD COLUMN metric TEXT NOT NULL DEFAULT ''",)
 
+# What `memalert relay` accepted from Alertmanager, by its de-duplication key
+# (memalert.engine.relay.dedup), so a webhook Alertmanager sends again (a retry, an HA
+# peer) is not delivered twice, across restarts too.
+_RECEIVED_WEBHOOKS = (
+    """CREATE TABLE received_webhooks (
+        key TEXT PRIMARY KEY,
+        notifier TEXT NOT NULL,
+        received_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX received_webhooks_at ON received_webhooks (received_at)",
+)
+
 # Append only: a released migration is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="initial schema", statements=_INITIAL_SCHEMA),
@@ -131,6 +143,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=3,
         description="the rule's metric with each alert instance",
         statements=_INSTANCE_METRIC,
+    ),
+    Migration(
+        version=4,
+        description="webhooks the relay accepted, for de-duplication",
+        statements=_RECEIVED_WEBHOOKS,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -182,6 +182,19 @@ class StateStore:
             listener()
         return stats
 
+    def enqueue_once(
+        self, key: str, notification: Notification, *, now: float, window: float
+    ) -> bool:
+        """Enqueue `notification` unless one with the same `key` was less than `window`
+        seconds ago (`memalert relay`'s de-duplication); True if it was enqueued."""
+        with self._lock:
+            with self._write("saving a received webhook") as conn:
+                enqueued = outbox.enqueue_once(conn, key, notification, now, window)
+            listeners = list(self._listeners) if enqueued else []
+        for listener in listeners:
+            listener()
+        return enqueued
+
     # -- silences ---------------------------------------------------------------
 
     def add_silence(

@@ -1,0 +1,141 @@
+"""`memalert export alertmanager`: an Alertmanager configuration from memalert's rule files.
+
+- One webhook receiver per memalert notifier (and the built-in `console`),
+  each posting to `memalert relay` at `<relay>/alertmanager/<notifier>`; the
+  relay renders and delivers through that notifier (docs/scale-out.md).
+- Routes as memalert routes them (memalert.engine.alerting.routing): a rule's own
+  `notify` first, then `routes` in order, the first match winning unless it says
+  `continue`; what matches nothing goes to `console`. A route to several
+  notifiers becomes one Alertmanager route per notifier, all but the last with
+  `continue: true`. memalert's `rule` label is Alertmanager's `alertname`.
+- `repeat_interval` from the rule files; every alert instance is its own group
+  (`group_by: ['...']`), as memalert notifies per instance.
+- An inhibit rule: a firing critical mutes the warning of the same instance
+  (equal `alertname` and instance labels), as memalert reports one severity.
+- Silences (fixed windows, which Alertmanager keeps in its own state, not in
+  its configuration) as `amtool silence add` commands (`amtool_silences`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from memalert.engine.core.model import CONSOLE_NOTIFIER, Matcher, RuleSet, Silence
+from memalert.engine.core.units import rfc3339
+from memalert.engine.export.exposition import label_name
+from memalert.engine.export.prometheus_rules import glob_regex, prometheus_duration
+
+WEBHOOK_PATH = "/alertmanager/"
+DEFAULT_RELAY_URL = "http://127.0.0.1:9465"
+# Labels that name one alert instance besides `alertname`: what the agents
+# export (memalert.engine.core.vocabulary) and what Prometheus adds to a scrape.
+INSTANCE_LABELS = ("instance", "job", "target", "component", "site")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timing:
+    """Alertmanager's grouping times (repeat_interval comes from the rule files)."""
+
+    group_wait: float = 10.0
+    group_interval: float = 60.0
+
+
+def receiver_url(relay_url: str, notifier: str) -> str:
+    return relay_url.rstrip("/") + WEBHOOK_PATH + quote(notifier, safe="")
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def matcher_text(matcher: Matcher) -> str:
+    """A memalert glob as an Alertmanager matcher: `target=~"batch-.*"`."""
+    label = "alertname" if matcher.label == "rule" else label_name(matcher.label)
+    glob = matcher.pattern[1:] if matcher.negate else matcher.pattern
+    regex = glob_regex(glob)
+    if regex is None:
+        return f"{label}{'!=' if matcher.negate else '='}{_quoted(glob)}"
+    return f"{label}{'!~' if matcher.negate else '=~'}{_quoted(regex)}"
+
+
+def _routes(matchers: list[str], notify: Sequence[str], *, last_continues: bool) -> list[Any]:
+    routes = []
+    for i, notifier in enumerate(notify):
+        route: dict[str, Any] = {"receiver": notifier}
+        if matchers:
+            route["matchers"] = list(matchers)
+        if i < len(notify) - 1 or last_continues:
+            route["continue"] = True
+        routes.append(route)
+    return routes
+
+
+def _receiver(name: str, relay_url: str, token_file: str | None) -> dict[str, Any]:
+    webhook: dict[str, Any] = {"url": receiver_url(relay_url, name), "send_resolved": True}
+    if token_file is not None:
+        webhook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": token_file}
+        }
+    return {"name": name, "webhook_configs": [webhook]}
+
+
+def alertmanager_config(
+    ruleset: RuleSet,
+    *,
+    relay_url: str = DEFAULT_RELAY_URL,
+    token_file: str | None = None,
+    timing: Timing = Timing(),
+) -> dict[str, Any]:
+    routes: list[Any] = []
+    for rule in ruleset.rules:
+        if rule.notify:
+            # A rule's own `notify` wins over every route.
+            own = [f"alertname={_quoted(rule.name)}"]
+            routes += _routes(own, rule.notify, last_continues=False)
+    for route in ruleset.routes:
+        matchers = [matcher_text(m) for m in route.matchers]
+        routes += _routes(matchers, route.notify, last_continues=route.continue_matching)
+    notifiers = [CONSOLE_NOTIFIER, *(n for n in ruleset.notifiers if n != CONSOLE_NOTIFIER)]
+    return {
+        "route": {
+            "receiver": CONSOLE_NOTIFIER,
+            "group_by": ["..."],
+            "group_wait": prometheus_duration(timing.group_wait),
+            "group_interval": prometheus_duration(timing.group_interval),
+            "repeat_interval": prometheus_duration(ruleset.repeat_interval),
+            "routes": routes,
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["alertname", *INSTANCE_LABELS],
+            }
+        ],
+        "receivers": [_receiver(name, relay_url, token_file) for name in notifiers],
+    }
+
+
+def amtool_silence(silence: Silence, alertmanager_url: str = "http://127.0.0.1:9093") -> str:
+    """The `amtool silence add` command that makes the same silence in Alertmanager."""
+    words = [
+        "amtool",
+        "silence",
+        "add",
+        f"--alertmanager.url={alertmanager_url}",
+        f"--start={rfc3339(silence.starts)}",
+        f"--end={rfc3339(silence.ends)}",
+        f"--comment={silence.comment or 'from the memalert rule files'}",
+    ]
+    if silence.author:
+        words.append(f"--author={silence.author}")
+    words += [matcher_text(m) for m in silence.matchers]
+    return shlex.join(words)
+
+
+def amtool_silences(ruleset: RuleSet, alertmanager_url: str = "http://127.0.0.1:9093") -> list[str]:
+    return [amtool_silence(s, alertmanager_url) for s in ruleset.silences]

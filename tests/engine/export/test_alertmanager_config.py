@@ -1,0 +1,187 @@
+"""`memalert export alertmanager`: routes, inhibition, receivers and silences for Alertmanager."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from scale_out_kit import Processes, get, missing_binaries
+
+from memalert.engine.cli.main import main
+from memalert.engine.export.alertmanager_config import alertmanager_config, amtool_silences
+from memalert.engine.rules.load import load_rules
+
+ROOT = Path(__file__).resolve().parents[3]
+RULES = """\
+version: 1
+repeat_interval: 2h
+notifiers:
+  hook: {urls: ["json://127.0.0.1:1/x"]}
+  chat: {urls: ["json://127.0.0.1:2/y"]}
+routes:
+  - match: {target: "batch-*", severity: critical}
+    notify: [hook, chat]
+    continue: true
+  - match: {rule: "!leak*"}
+    notify: [chat]
+silences:
+  - match: {target: "db?"}
+    starts: 2026-12-01T00:00:00Z
+    ends: 2026-12-02T00:00:00Z
+    comment: "maintenance"
+    author: ops
+rules:
+  - name: own
+    metric: rss_bytes
+    above: {warning: 1MiB}
+    notify: [hook, chat]
+  - name: leak
+    metric: leak_bytes
+    above: {warning: 1MiB, critical: 2MiB}
+"""
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES, encoding="utf-8")
+    return path
+
+
+def _config(rules: Path) -> dict[str, Any]:
+    return alertmanager_config(load_rules([rules]), relay_url="http://relay:9465/")
+
+
+def test_routes_keep_memalerts_order_first_match_and_continue(rules: Path) -> None:
+    route = _config(rules)["route"]
+    assert route["receiver"] == "console"  # what matches no route, as in memalert
+    assert route["repeat_interval"] == "2h"
+    assert [
+        (r["receiver"], r.get("matchers"), r.get("continue", False)) for r in route["routes"]
+    ] == [
+        # the rule's own `notify` wins: one route per notifier, the last one stops
+        ("hook", ['alertname="own"'], True),
+        ("chat", ['alertname="own"'], False),
+        ("hook", ['target=~"^(?:batch-.*)$"', 'severity="critical"'], True),
+        ("chat", ['target=~"^(?:batch-.*)$"', 'severity="critical"'], True),
+        # memalert's `rule` is Alertmanager's `alertname`
+        ("chat", ['alertname!~"^(?:leak.*)$"'], False),
+    ]
+
+
+def test_a_critical_inhibits_the_warning_of_the_same_instance(rules: Path) -> None:
+    (inhibit,) = _config(rules)["inhibit_rules"]
+    assert inhibit["source_matchers"] == ['severity="critical"']
+    assert inhibit["target_matchers"] == ['severity="warning"']
+    assert inhibit["equal"][0] == "alertname"
+    assert {"instance", "target", "component"} <= set(inhibit["equal"])
+    assert "severity" not in inhibit["equal"]
+
+
+def test_one_webhook_receiver_per_notifier_points_at_the_relay(rules: Path) -> None:
+    receivers = {r["name"]: r["webhook_configs"] for r in _config(rules)["receivers"]}
+    assert set(receivers) == {"console", "hook", "chat"}
+    assert receivers["hook"] == [
+        {"url": "http://relay:9465/alertmanager/hook", "send_resolved": True}
+    ]
+
+
+def test_the_bearer_token_is_read_from_a_file_never_written_into_the_config(rules: Path) -> None:
+    config = alertmanager_config(load_rules([rules]), token_file="/etc/memalert/relay.token")
+    webhook = config["receivers"][0]["webhook_configs"][0]
+    assert webhook["http_config"] == {
+        "authorization": {"type": "Bearer", "credentials_file": "/etc/memalert/relay.token"}
+    }
+
+
+def test_silences_become_amtool_commands(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (command,) = amtool_silences(load_rules([rules]), "http://am:9093")
+    assert shlex.split(command) == [
+        "amtool",
+        "silence",
+        "add",
+        "--alertmanager.url=http://am:9093",
+        "--start=2026-12-01T00:00:00Z",
+        "--end=2026-12-02T00:00:00Z",
+        "--comment=maintenance",
+        "--author=ops",
+        'target=~"^(?:db.)$"',
+    ]
+    assert main(["export", "alertmanager", str(rules), "--alertmanager-url", "http://am:9093"]) == 0
+    out = capsys.readouterr().out
+    assert f"#   {command}\n" in out
+    assert yaml.safe_load(out)["route"]["receiver"] == "console"
+
+
+@pytest.mark.alertmanager
+@pytest.mark.parametrize(
+    "extra",
+    [[], *([p] for p in sorted((ROOT / "rules" / "examples").glob("*.yaml")))],
+    ids=lambda e: e[0].name if e else "memory.yaml",
+)
+def test_amtool_accepts_the_export(
+    extra: list[Path], rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("amtool") is None:
+        pytest.skip("amtool is not installed (Debian package `prometheus-alertmanager`)")
+    token = tmp_path / "token"
+    token.write_text("secret\n", encoding="utf-8")
+    out_file = tmp_path / "alertmanager.yml"
+    sources = [str(ROOT / "rules" / "memory.yaml"), *map(str, extra)]
+    if not extra:
+        sources.append(str(rules))
+    code = main(
+        ["export", "alertmanager", *sources, "-o", str(out_file), "--token-file", str(token)]
+    )
+    capsys.readouterr()
+    assert code == 0
+    result = subprocess.run(
+        ["amtool", "check-config", str(out_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.alertmanager
+def test_the_printed_amtool_commands_make_the_silences_in_alertmanager(tmp_path: Path) -> None:
+    if missing_binaries():
+        pytest.skip(f"not installed: {', '.join(missing_binaries())}")
+    now = datetime.now(UTC)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nsilences:\n  - match: {target: 'batch-*', rule: leak}\n"
+        f"    starts: {(now - timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+        f"    ends: {(now + timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+        "    comment: nightly batch\n    author: ops\n"
+        "rules:\n  - name: leak\n    metric: leak_bytes\n    above: {warning: 1MiB}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "alertmanager.yml"
+    assert main(["export", "alertmanager", str(rules), "-o", str(config)]) == 0
+    processes = Processes(tmp_path)
+    try:
+        _, port = processes.alertmanager(config)
+        (command,) = amtool_silences(load_rules([rules]), f"http://127.0.0.1:{port}")
+        result = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        (silence,) = get(f"http://127.0.0.1:{port}/api/v2/silences")
+    finally:
+        processes.close()
+    assert silence["status"]["state"] == "active"
+    assert (silence["comment"], silence["createdBy"]) == ("nightly batch", "ops")
+    assert sorted((m["name"], m["value"], m["isRegex"]) for m in silence["matchers"]) == [
+        ("alertname", "leak", False),
+        ("target", "^(?:batch-.*)$", True),
+    ]
