@@ -24,7 +24,7 @@ from memalert.engine.core.model import (
     Silence,
     TargetSpec,
 )
-from memalert.engine.core.secrets import mask, secret_spans
+from memalert.engine.core.secrets import masked_excerpt, secret_spans
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
 from memalert.engine.core.vocabulary import METRICS, Unit
 from memalert.engine.rules.items import (
@@ -239,7 +239,7 @@ def _literal_secrets(c: FileCompiler) -> None:
         reported_until = span.end
         line = bisect.bisect_right(line_starts, span.secret_start)
         col = span.secret_start - line_starts[line - 1] + 1
-        shown = mask(text[span.start : span.end])
+        shown = masked_excerpt(text, spans, span.start, span.end)
         c.out.diagnostics.append(
             Diagnostic(
                 file=c.doc.file,

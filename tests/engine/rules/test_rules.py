@@ -356,8 +356,8 @@ BAD = [
     ),
     pytest.param(
         "version: 1\nnotifiers:\n  ops: {urls: ['slack://xoxb-1234-5678-abcdefghijkl/#ops']}\n",
-        "r.yaml:3:25: literal secret: a literal token in an apprise URL (slack://***/#ops); keep "
-        "it in an environment variable and write ${VAR} here instead",
+        "r.yaml:3:25: literal secret: a literal token in an apprise slack:// URL "
+        "(slack://***/#ops); keep it in an environment variable and write ${VAR} here instead",
         id="literal-slack-token",
     ),
     pytest.param(
