@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,7 +39,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules(args.rules, env=os.environ)
         samples = read_observations(args.observations)
     except MemalertError as exc:
         _report(exc)
@@ -56,7 +57,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from memalert.engine.live.record import run_record  # noqa: PLC0415 - the tracker loads only to record
 
-    return run_record(args.rules, out=args.out, duration=args.duration)
+    return run_record(args.rules, out=args.out, duration=args.duration, env=os.environ)
 
 
 def _report(exc: MemalertError) -> None:

@@ -195,7 +195,7 @@ def run_record(
     *,
     out: str,
     duration: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     stderr: IO[str] | None = None,
 ) -> int:
     """`memalert record`: returns the exit code; raises MemalertError on bad input."""

@@ -41,12 +41,17 @@ def check_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
     return diagnostics
 
 
-def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None = None) -> RuleSet:
+def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None) -> RuleSet:
     """Load, check and merge rule files; raise RuleFileError listing every problem.
 
-    With `env` (the daemon), `${VAR}` in target selectors (pid, pidfile, cgroup)
-    is expanded, and a target whose variable is unset is left out. Notifier URLs
-    stay raw either way: they are expanded when a notification is sent.
+    The one way rule files are loaded to be used. `env` is the environment of
+    `run`, `record`, `dry-run` and `notify-test` (each passes `os.environ`, so
+    what is recorded and replayed is what `run` watches): `${VAR}` in target
+    selectors (pid, pidfile, cgroup) is expanded, and a target whose variable
+    is unset is left out. None expands nothing (rule unit tests, which need no
+    targets). Notifier URLs stay raw either way: they are expanded when the
+    notifiers are built. No default: forgetting the environment was a bug once
+    (`record` watched the literal `${MEMALERT_PIDFILE}`).
     """
     diagnostics, ruleset = _load(paths, env=env)
     if ruleset is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -240,3 +241,21 @@ def test_sigint_stops_a_recording_cleanly(tmp_path: Path) -> None:
     assert "recorded" in stderr
     assert "Traceback" not in stderr
     assert {s.target for s in read_observations(out)} == {"me"}
+
+
+def test_record_expands_variables_in_targets_as_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`record` reads the pid file that `${MEMALERT_PIDFILE}` names, not a file of that name."""
+    pidfile = tmp_path / "app.pid"
+    pidfile.write_text(f"{os.getpid()}\n")
+    monkeypatch.setenv("MEMALERT_PIDFILE", str(pidfile))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ntargets: [{name: app, pidfile: '${MEMALERT_PIDFILE}'}]\nrules: []\n"
+    )
+    out = tmp_path / "o.jsonl"
+    assert main(["record", "--rules", str(rules), "--out", str(out), "--duration", "0s"]) == 0
+    assert "is down" not in capsys.readouterr().err
+    (app,) = [s for s in read_observations(out) if s.metric == "up"]
+    assert (app.labels["target"], app.value) == ("app", 1.0)
