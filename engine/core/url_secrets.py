@@ -188,9 +188,10 @@ def _spans_of(match: re.Match[str]) -> Iterator[SecretSpan]:
         if value and _secret_name(name, service) and not not_secret(unquote(value)):
             # From the `?` or `&` before the name: `?token=***` says where it was.
             first = query_start + parameter.start() - (parameter.start() == 0)
+            scheme_word = _AUTH_SCHEME.match(value)  # `Bearer%20` stays readable
             yield span(
                 PARAMETER,
-                query_start + parameter.start("value"),
+                query_start + parameter.start("value") + (scheme_word.end() if scheme_word else 0),
                 query_start + parameter.end("value"),
                 whole=(first, query_start + parameter.end()),
             )
