@@ -18,8 +18,12 @@ from memchildren import MiB, allocating_children
 
 from memalert.engine.cli.main import main
 from memalert.engine.core.model import Labels, Sample, TargetSpec
-from memalert.engine.live.record import RecordProgress, _Terminal, observation_records, record
-from memalert.engine.replay.observations import read_observations
+from memalert.engine.live.record import RecordProgress, _Terminal, record
+from memalert.engine.replay.observations import (
+    observation_records,
+    read_observations,
+    write_observations,
+)
 from memalert.engine.sources.tracker import MemoryTracker
 from memalert.engine.testing import FakeClock
 
@@ -127,7 +131,8 @@ def test_records_round_trip_through_the_observations_reader(tmp_path: Path) -> N
         Sample("rss_bytes", Labels(target="api", pod="p-1"), 7.0, clock()),
     ]
     path = tmp_path / "obs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in observation_records(samples)))
+    with path.open("w") as out:
+        assert write_observations(out, samples) == 5  # api, gone, cache, site, pod
 
     def key(sample: Sample) -> tuple[str, tuple[tuple[str, str], ...]]:
         return sample.metric, sample.labels.items_key
