@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 # Characters that end a URL or token inside YAML, JSON, prose or a log line
 # (`,` `]` `)` close flow lists and parentheses; webhook paths never hold them).
 URL_CHARS = r"[^\s\"'<>`,\])]"
-_URL = re.compile(rf"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>{URL_CHARS}*)")
+_URL = re.compile(rf"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*+)://(?P<rest>{URL_CHARS}*+)")
+_MAX_SCHEME = 64
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*+\Z")
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _PARAMETER = re.compile(r"(?:^|&)(?P<name>[^=&#]*)=(?P<value>[^&#]*)")
 # An HTTP auth scheme before a `${VAR}` (`+Authorization=Bearer%20${TOKEN}`) hides nothing.
@@ -105,10 +107,16 @@ def _table() -> dict[str, Any]:
 
 
 def _template(template: str, private: frozenset[str], lists: frozenset[str]) -> _Template | None:
+    """A regex for the URL part before `?`; a query in the template is left to the arguments.
+
+    Every quantifier but a list's is possessive, each token stopping at the
+    character that follows it in the template: matching never backtracks, so
+    a hostile URL (`a:@a:@...`) costs linear time, not exponential.
+    """
     prefix = "{schema}://"
     if not template.startswith(prefix):
         return None
-    pieces = re.split(r"(\{\w+\})", template[len(prefix) :].rstrip("/"))
+    pieces = re.split(r"(\{\w+\})", template[len(prefix) :].split("?", 1)[0].rstrip("/"))
     regex: list[str] = []
     names: list[str | None] = []
     for i, piece in enumerate(pieces):
@@ -118,17 +126,20 @@ def _template(template: str, private: frozenset[str], lists: frozenset[str]) -> 
         name = piece[1:-1]
         following = next((p for p in pieces[i + 1 :] if p), "")
         if name in lists:
-            regex.append("(.*)")
+            regex.append("(.*?)" if following else "(.*+)")
         elif name == "path":
-            regex.append("(/(?:.*/)?)" if following else "(/.*)?")
+            regex.append("(/(?:[^/]*+/)*+)" if following else "(/.*+)?")
+        elif following.startswith(":"):
+            regex.append("([^/:]++)")
+        elif following.startswith("@") and i > 0 and pieces[i - 1].endswith(":"):
+            # A password: up to the last `@` of the authority, as URL parsers read it.
+            regex.append("((?:[^/@]|@(?=[^/@]*+@))*+)")
         elif following.startswith("@"):
-            # Up to the last `@`: a password may hold one, and after `user:`, colons.
-            after_colon = i > 0 and pieces[i - 1].endswith(":")
-            regex.append("([^/]+)" if after_colon else "([^/:]+)")
+            regex.append("([^/:@]++)")
         elif name in private:
-            regex.append("([^/@]+?)")
+            regex.append("([^/@]++)")  # `botname@` before a token is not the token
         else:
-            regex.append("([^/]+?)")
+            regex.append("([^/]++)")
         names.append(name if name in private else None)
     return _Template(re.compile("".join(regex) + "/?", re.DOTALL), tuple(names))
 
@@ -215,6 +226,20 @@ def _spans_of(match: re.Match[str]) -> Iterator[SecretSpan]:
 
 def url_secret_spans(text: str) -> list[SecretSpan]:
     """The secret parts of every `scheme://` URL in `text`."""
-    if "://" not in text:
-        return []
-    return [span for match in _URL.finditer(text) for span in _spans_of(match)]
+    found: list[SecretSpan] = []
+    url_end = 0
+    for separator in re.finditer("://", text):
+        if separator.start() < url_end:
+            continue  # inside the URL before: `?next=https://...`
+        # The scheme, looked for in a bounded window: a scan from every word
+        # boundary (`\b[a-z...]*://`) is quadratic in a long run of `a.a.a.`.
+        window = max(0, separator.start() - _MAX_SCHEME)
+        scheme = _SCHEME.search(text, window, separator.start())
+        if scheme is None or (scheme.start() > 0 and text[scheme.start() - 1].isalnum()):
+            continue
+        match = _URL.match(text, scheme.start())
+        if match is None:
+            continue
+        url_end = match.end()
+        found.extend(_spans_of(match))
+    return found

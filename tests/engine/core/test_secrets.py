@@ -311,3 +311,11 @@ def test_reference_errors_name_the_bad_reference(text: str, shown: str) -> None:
             "underscores"
         )
     ]
+
+
+@pytest.mark.parametrize("scheme", ["mailtos", "ntfys", "apprises", "json", "sendgrid", "gotify"])
+@pytest.mark.parametrize("body", ["a:@" * 5000, "a:" * 5000 + "@", "a@" * 5000 + ":", ":@/" * 5000])
+def test_hostile_urls_are_scanned_without_backtracking(scheme: str, body: str) -> None:
+    """Ambiguous `:` and `@` runs: a backtracking template match would take years here."""
+    assert mask(f"{scheme}://{body}?to=x") != ""
+    assert mask("a." * 100_000 + "://x").endswith("://x")

@@ -113,10 +113,11 @@ def test_generated_apprise_urls(
         literal,
         problems,
     )
+    message = problems[0].removeprefix(f"{path}:")  # a token may be "notifier" by chance
     masked = mask(literal)
     redact = Redactor.of([literal])
     for _, secret in secrets:
-        assert secret not in problems[0]
+        assert secret not in message
         assert secret not in masked, (literal, masked)
         # An HTTP client's log line may quote one field alone.
         assert secret not in redact(f"POST /bot{secret}/send"), literal
