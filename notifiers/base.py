@@ -15,10 +15,10 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from memalert.engine.core.errors import MemalertError
-from memalert.engine.core.secrets import MASK, mask
+from memalert.engine.core.secrets import MASK, mask, secret_spans
 
 if TYPE_CHECKING:
     from memalert.engine.alerting.routing import Notification
@@ -215,13 +215,7 @@ class Redactor:
     def of(cls, values: Iterable[str]) -> Redactor:
         found: set[str] = set()
         for value in values:
-            # A URL's secret parts also show up alone: HTTP client logs print
-            # only the path, and apprise may reassemble the rest differently.
-            parts = urlsplit(value)
-            pieces = [value, parts.path.strip("/")] if parts.scheme and parts.netloc else [value]
-            if parts.scheme and parts.netloc and parts.password:
-                pieces.append(parts.password)
-            for piece in pieces:
+            for piece in (value, *_secret_parts(value)):
                 if len(piece) >= _MIN_SECRET_LENGTH:
                     found.update({piece, quote(piece, safe=""), quote(piece)})
         # Longest first, so a secret containing a shorter one is masked whole.
@@ -231,3 +225,24 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return mask(text)
+
+
+def _secret_parts(value: str) -> list[str]:
+    """The parts of a URL from the environment that also show up alone in logs.
+
+    HTTP client logs print the path and query string only (urllib3's debug
+    line), and a service may put a token from the URL's host into its own
+    API's path (Telegram's `/bot<token>/`): the path, the password, every query
+    value, and every field `core.secrets` finds private (apprise's own list).
+    """
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed `[` of an IPv6 host: not a URL to take apart
+        return []
+    if not (parts.scheme and parts.netloc):
+        return []
+    found = [parts.path.strip("/"), *(v for _, v in parse_qsl(parts.query))]
+    if parts.password:
+        found.append(parts.password)
+    found.extend(value[s.secret_start : s.secret_end] for s in secret_spans(value))
+    return found

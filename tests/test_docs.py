@@ -209,8 +209,15 @@ def test_leak_quality_names_a_missing_set_and_scores_the_others(tmp_path: Path) 
     missing = tmp_path / "leak-traces"
     samples = ROOT / "docs" / "samples"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "leak_quality.py"), "--sensitivity", "normal",
-         "--traces", str(missing), str(samples)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "leak_quality.py"),
+            "--sensitivity",
+            "normal",
+            "--traces",
+            str(missing),
+            str(samples),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

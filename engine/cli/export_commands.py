@@ -50,7 +50,7 @@ def cmd_export_prometheus(args: argparse.Namespace) -> int:
     from memalert.engine.export.yamltext import dump_yaml  # noqa: PLC0415
     from memalert.engine.rules.load import load_rules  # noqa: PLC0415
 
-    export = prometheus_rules(load_rules(args.rules))
+    export = prometheus_rules(load_rules(args.rules, env=None))
     text = dump_yaml(export.document, _header("Prometheus alerting rules", args.rules))
     return _finish(text, export.losses, args)
 
@@ -65,7 +65,7 @@ def cmd_export_alertmanager(args: argparse.Namespace) -> int:
     from memalert.engine.export.yamltext import dump_yaml  # noqa: PLC0415
     from memalert.engine.rules.load import load_rules  # noqa: PLC0415
 
-    ruleset = load_rules(args.rules)
+    ruleset = load_rules(args.rules, env=None)
     config = alertmanager_config(
         ruleset,
         relay_url=args.relay_url or DEFAULT_RELAY_URL,

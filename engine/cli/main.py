@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,7 +18,7 @@ from memalert.engine.replay.budget import MAX_EVALUATIONS
 from memalert.engine.replay.dryrun import run_dry_run
 from memalert.engine.replay.observations import read_observations
 from memalert.engine.replay.ruletest import run_test_files
-from memalert.engine.rules.load import check_paths, load_rules
+from memalert.engine.rules.load import check_rules, load_rules
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, reported without a traceback
 
@@ -31,19 +32,29 @@ def _print_error(line: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    diagnostics = check_paths(args.rules)
-    for diagnostic in diagnostics:
-        _print_error(str(diagnostic))
-    if diagnostics:
-        _print_error(f"{len(diagnostics)} error(s)")
+    report = check_rules(args.rules, env=os.environ)
+    errors = [str(d) for d in report.errors]
+    unset = [str(d) for d in report.unset]
+    if args.strict_env:
+        errors = sorted([*errors, *unset])
+    else:
+        # file:line:col: warning: ..., as compilers print theirs
+        errors += [f"{d.file}:{d.line}:{d.col}: warning: {d.message}" for d in report.unset]
+    for line in errors:
+        _print_error(line)
+    failed = len(report.errors) + (len(unset) if args.strict_env else 0)
+    if failed:
+        _print_error(f"{failed} error(s)")
         return 1
+    if unset:
+        _print_error(f"{len(unset)} warning(s): set them, or run `check --strict-env` to fail")
     _print(f"ok: {', '.join(args.rules)}")
     return 0
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules(args.rules, env=os.environ)
         samples = read_observations(args.observations)
     except MemalertError as exc:
         _report(exc)
@@ -70,7 +81,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from memalert.engine.live.record import run_record  # noqa: PLC0415 - the tracker loads only to record
 
-    return run_record(args.rules, out=args.out, duration=args.duration)
+    return run_record(args.rules, out=args.out, duration=args.duration, env=os.environ)
 
 
 def _evaluation_count(text: str) -> int:
@@ -112,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate rule files (exit 1 if invalid)")
     check.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories")
+    check.add_argument(
+        "--strict-env",
+        action="store_true",
+        help="fail when a ${VAR} the rules refer to is not set (default: a warning)",
+    )
     check.set_defaults(handler=cmd_check)
 
     dry = commands.add_parser("dry-run", help="replay observations through rules; send nothing")

@@ -162,9 +162,16 @@ def format_duration(seconds: float) -> str:
     return "".join(parts[:2]) or "0s"
 
 
+# The instants `datetime`, and so `rfc3339`, can show: years 1 to 9999 (UTC).
+EARLIEST_TIME = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def rfc3339(ts: float) -> str:
     """Unix seconds -> `2026-11-24T09:00:15Z` (milliseconds shown only when present)."""
     moment = datetime.fromtimestamp(ts, UTC)
+    # Four digits of year always: strftime's %Y prints year 1 as "1" on glibc.
+    year = f"{moment.year:04d}"
     if ts == int(ts):
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return year + moment.strftime("-%m-%dT%H:%M:%SZ")
+    return year + moment.strftime("-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -5,7 +5,8 @@ Every `interval` of the rule set, the tracker reads every target, exactly as
 site, were a source to report them) is appended and flushed, so whatever was
 recorded before a crash or Ctrl-C can be replayed with `memalert dry-run`.
 Only raw tracker metrics are written: replay runs them through the same
-detector as live (docs/observations.md).
+detector as live (docs/observations.md; the format is written by
+`memalert.engine.replay.observations`, beside its reader).
 
 A progress line is drawn on stderr when it is a terminal; SIGINT and SIGTERM
 end the recording cleanly after the tick in progress.
@@ -14,7 +15,6 @@ end the recording cleanly after the tick in progress.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import signal
 import sys
@@ -23,20 +23,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, parse_duration
 from memalert.engine.live.parts import default_targets
+from memalert.engine.replay.observations import write_observations
 from memalert.engine.rules.load import load_rules
 
 if TYPE_CHECKING:
-    from memalert.engine.core.model import Sample, TargetSpec
+    from memalert.engine.core.model import TargetSpec
     from memalert.engine.sources.tracker import MemoryTracker
-
-# Labels that docs/observations.md gives a key of their own; any others go under "labels".
-_OWN_KEYS = ("target", "component", "site")
 
 
 class RecordError(MemalertError):
@@ -52,31 +50,6 @@ class RecordProgress:
     started: float
     now: float
     down: Mapping[str, str]  # target -> why it could not be read at the last tick
-
-
-def _number(value: float) -> float | int:
-    # 125829120 rather than 125829120.0: the files are for people too.
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
-def observation_records(samples: Sequence[Sample]) -> list[dict[str, Any]]:
-    """One tick's samples as observation records: one per label set, in first-seen order."""
-    grouped: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-    for sample in samples:
-        if not math.isfinite(sample.value):
-            continue  # the format (and JSON) has no NaN: a missing value is a missing key
-        key = sample.labels.items_key
-        record = grouped.get(key)
-        if record is None:
-            record = {"ts": sample.ts}
-            record.update({k: sample.labels[k] for k in _OWN_KEYS if k in sample.labels})
-            extra = {k: v for k, v in sample.labels.items() if k not in _OWN_KEYS}
-            if extra:
-                record["labels"] = extra
-            record["metrics"] = {}
-            grouped[key] = record
-        record["metrics"][sample.metric] = _number(sample.value)
-    return list(grouped.values())
 
 
 def record(
@@ -106,9 +79,7 @@ def record(
         if wait(max(0.0, due - clock())):
             break
         now = clock()
-        for line in observation_records(tracker.sample_targets(targets, now)):
-            out.write(json.dumps(line, separators=(", ", ": ")) + "\n")
-            observations += 1
+        observations += write_observations(out, tracker.sample_targets(targets, now))
         out.flush()  # a recording cut short is still a valid file
         ticks += 1
         progress = RecordProgress(
@@ -195,7 +166,7 @@ def run_record(
     *,
     out: str,
     duration: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     stderr: IO[str] | None = None,
 ) -> int:
     """`memalert record`: returns the exit code; raises MemalertError on bad input."""

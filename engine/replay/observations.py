@@ -4,7 +4,8 @@
     {"ts": "2026-11-24T09:00:15Z", "target": "api", "component": "cache",
      "metrics": {"component_bytes": 5.2e7}}
 
-Every bad line is reported with its line number (up to `MAX_REPORTED`), and
+The format (docs/observations.md) is written and read here only. Reading,
+every bad line is reported with its line number (up to `MAX_REPORTED`), and
 nothing is half-read: a file with any bad line is refused as a whole.
 """
 
@@ -15,12 +16,58 @@ import json
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from memalert.engine.core.errors import Diagnostic, InputError
 from memalert.engine.core.model import Labels, Sample
+from memalert.engine.core.units import EARLIEST_TIME, LATEST_TIME, rfc3339
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 MAX_REPORTED = 20
-_KEYS = ("ts", "target", "component", "site", "labels", "metrics")
+# Labels with a key of their own; any others go under "labels".
+_OWN_KEYS = ("target", "component", "site")
+_KEYS = ("ts", *_OWN_KEYS, "labels", "metrics")
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def _number(value: float) -> float | int:
+    # 125829120 rather than 125829120.0: the files are for people too.
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def observation_records(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """Samples as observation records: one per label set, in first-seen order."""
+    grouped: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for sample in samples:
+        if not math.isfinite(sample.value):
+            continue  # the format (and JSON) has no NaN: a missing value is a missing key
+        key = sample.labels.items_key
+        record = grouped.get(key)
+        if record is None:
+            record = {"ts": sample.ts}
+            record.update({k: sample.labels[k] for k in _OWN_KEYS if k in sample.labels})
+            extra = {k: v for k, v in sample.labels.items() if k not in _OWN_KEYS}
+            if extra:
+                record["labels"] = extra
+            record["metrics"] = {}
+            grouped[key] = record
+        record["metrics"][sample.metric] = _number(sample.value)
+    return list(grouped.values())
+
+
+def write_observations(out: IO[str], samples: Iterable[Sample]) -> int:
+    """Append `samples` to `out` as JSON Lines; returns the number of lines written."""
+    records = observation_records(samples)
+    for record in records:
+        out.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+    return len(records)
+
+
+# -- reading ---------------------------------------------------------------------------
 
 
 def parse_timestamp(value: object) -> float:
@@ -30,7 +77,7 @@ def parse_timestamp(value: object) -> float:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValueError(f"'ts' must be finite, got {value!r}")
-        return float(value)
+        return _in_range(float(value), value)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -40,13 +87,42 @@ def parse_timestamp(value: object) -> float:
             ) from None
         if parsed.tzinfo is None:
             raise ValueError(f"'ts' {value!r} has no time zone; add Z or an offset such as +01:00")
-        return parsed.timestamp()
+        return _in_range(parsed.timestamp(), value)
     raise ValueError(f"'ts' must be unix seconds or RFC 3339 text, got {type(value).__name__}")
+
+
+def _in_range(ts: float, given: object) -> float:
+    # Every time is shown as RFC 3339 text at last, which has years 1 to 9999 only.
+    if not EARLIEST_TIME <= ts <= LATEST_TIME:
+        raise ValueError(
+            f"'ts' {given!r} is outside the times memalert can show "
+            f"({rfc3339(EARLIEST_TIME)} to {rfc3339(LATEST_TIME)})"
+        )
+    return ts
+
+
+def _valid_text(record: dict[str, Any]) -> None:
+    """JSON's `\\udcff` escapes give lone surrogates: no text to label or print them with."""
+    texts: list[tuple[str, object]] = [("a key", key) for key in record]
+    texts += [(f"'{key}'", record.get(key)) for key in _OWN_KEYS]
+    for key in ("labels", "metrics"):
+        if isinstance(record.get(key), dict):
+            texts += [(f"a key of '{key}'", name) for name in record[key]]
+    if isinstance(record.get("labels"), dict):
+        texts += [(f"label '{name}'", value) for name, value in record["labels"].items()]
+    for what, text in texts:
+        lone = [ch for ch in text if "\ud800" <= ch <= "\udfff"] if isinstance(text, str) else []
+        if lone:
+            raise ValueError(
+                f"{what} holds the escape {ascii(lone[0])[1:-1]}, half of a UTF-16 surrogate "
+                "pair, which is no character: write the character itself"
+            )
 
 
 def _parse_record(record: object) -> list[Sample]:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    _valid_text(record)
     unknown = [k for k in record if k not in _KEYS]
     if unknown:
         hint = difflib.get_close_matches(unknown[0], _KEYS, n=1)

@@ -132,7 +132,7 @@ def load_test_file(path: str | Path, *, max_evaluations: float = MAX_EVALUATIONS
     data: dict[str, Any] = document.data
     base = Path(path).parent
     try:
-        ruleset = load_rules([base / name for name in data["rule_files"]])
+        ruleset = load_rules([base / name for name in data["rule_files"]], env=None)
     except RuleFileError as exc:
         raise InputError(exc.diagnostics) from None
     evaluation_interval = _duration(

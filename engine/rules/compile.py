@@ -28,7 +28,7 @@ from memalert.engine.core.model import (
     Silence,
     TargetSpec,
 )
-from memalert.engine.core.secrets import mask, secret_spans
+from memalert.engine.core.secrets import masked_excerpt, referenced_vars, secret_spans
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
 from memalert.engine.rules.schemacheck import describe
 
@@ -55,6 +55,8 @@ class CompiledFile:
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
     rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
+    # Each `${VAR}` the environment fills in: name, where, what happens when unset.
+    variables: list[tuple[str, Position, str]] = field(default_factory=list)
 
 
 class FileCompiler:
@@ -69,6 +71,7 @@ class FileCompiler:
         self._invalid_items = invalid_items
         self._item: JsonPath = ()
         self._failed_at = 0  # diagnostics count when the current item started
+        self._line_starts: list[int] | None = None
 
     # -- reporting -------------------------------------------------------------
 
@@ -77,6 +80,21 @@ class FileCompiler:
         self.out.diagnostics.append(
             Diagnostic(file=pos.file, line=pos.line, col=pos.col, message=message)
         )
+
+    def variables(self, path: JsonPath, text: str, unset: str) -> None:
+        """Note each `${VAR}` in the string at `path`; `unset`: what `run` does without it."""
+        value = self.doc.position(path)
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.doc.text)]
+        starts = self._line_starts
+        offset = starts[min(value.line, len(starts)) - 1] + value.col - 1
+        for name in referenced_vars(text):
+            found = self.doc.text.find(f"${{{name}}}", offset)
+            at = value
+            if found >= 0:  # else an escape in a quoted scalar hides it: the value's start
+                line = bisect.bisect_right(starts, found)
+                at = Position(file=value.file, line=line, col=found - starts[line - 1] + 1)
+            self.out.variables.append((name, at, unset))
 
     def start_item(self, path: JsonPath) -> None:
         self._item = path
@@ -199,7 +217,7 @@ def check_literal_secrets(c: FileCompiler) -> None:
         reported_until = span.end
         line = bisect.bisect_right(line_starts, span.secret_start)
         col = span.secret_start - line_starts[line - 1] + 1
-        shown = mask(text[span.start : span.end])
+        shown = masked_excerpt(text, spans, span.start, span.end)
         c.out.diagnostics.append(
             Diagnostic(
                 file=c.doc.file,

@@ -196,6 +196,7 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
         if isinstance(item.get(key), str):
             for problem in reference_errors(item[key]):
                 c.error((*path, key), f"{c.what((*path, key))}: {problem}")
+            c.variables((*path, key), item[key], f"`run` leaves target {item.get('name')!r} out")
     detector = (
         compile_detector(c, (*path, "detector"), item["detector"]) if "detector" in item else None
     )
@@ -259,6 +260,7 @@ def compile_notifier(c: FileCompiler, name: str, body: object) -> None:
         problems = reference_errors(url)
         for problem in problems:
             c.error(at, f"{c.what(at)}: {problem}")
+        c.variables(at, url, f"`run` and `notify-test` refuse notifier {name!r}")
         if not problems and "://" not in url and not re.fullmatch(r"(\$\{\w+\})+", url):
             c.error(
                 at,

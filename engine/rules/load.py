@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,20 +47,55 @@ RULE_FILE_SUFFIXES = (".yaml", ".yml")
 TEST_FILE_KEY = "rule_files"  # the top-level key of a `memalert test` file
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckReport:
+    """What `memalert check` finds: `errors`, and each `${VAR}` the environment lacks."""
+
+    errors: list[Diagnostic]
+    unset: list[Diagnostic]
+
+
 def check_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
     """Every problem in the rule files at `paths` (files or directories); [] when valid."""
-    diagnostics, _ = _load(paths, env=None)
-    return diagnostics
+    return check_rules(paths, env=None).errors
 
 
-def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None = None) -> RuleSet:
+def check_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None) -> CheckReport:
+    """Every problem, and every `${VAR}` reference that `env` (None: not asked) does not set.
+
+    Nothing is expanded: an unset variable is no error in the files themselves,
+    but `run` on this host would refuse the notifier or leave the target out.
+    """
+    diagnostics, _, compiled = _load(paths, env=None)
+    unset = sorted(
+        {
+            Diagnostic(
+                file=at.file,
+                line=at.line,
+                col=at.col,
+                message=f"environment variable {name} is not set: {consequence}",
+            )
+            for result in compiled
+            for name, at, consequence in result.variables
+            if env is not None and name not in env
+        }
+    )
+    return CheckReport(errors=diagnostics, unset=unset)
+
+
+def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None) -> RuleSet:
     """Load, check and merge rule files; raise RuleFileError listing every problem.
 
-    With `env` (the daemon), `${VAR}` in target selectors (pid, pidfile, cgroup)
-    is expanded, and a target whose variable is unset is left out. Notifier URLs
-    stay raw either way: they are expanded when a notification is sent.
+    The one way rule files are loaded to be used. `env` is the environment of
+    `run`, `record`, `dry-run` and `notify-test` (each passes `os.environ`, so
+    what is recorded and replayed is what `run` watches): `${VAR}` in target
+    selectors (pid, pidfile, cgroup) is expanded, and a target whose variable
+    is unset is left out. None expands nothing (rule unit tests, which need no
+    targets). Notifier URLs stay raw either way: they are expanded when the
+    notifiers are built. No default: forgetting the environment was a bug once
+    (`record` watched the literal `${MEMALERT_PIDFILE}`).
     """
-    diagnostics, ruleset = _load(paths, env=env)
+    diagnostics, ruleset, _ = _load(paths, env=env)
     if ruleset is not None:
         return ruleset
     if not diagnostics:
@@ -71,7 +106,7 @@ def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None = N
 
 def _load(
     paths: Sequence[str | Path], *, env: Mapping[str, str] | None
-) -> tuple[list[Diagnostic], RuleSet | None]:
+) -> tuple[list[Diagnostic], RuleSet | None, list[CompiledFile]]:
     diagnostics: list[Diagnostic] = []
     compiled: list[CompiledFile] = []
     for file, explicit in _rule_files(paths, diagnostics):
@@ -98,8 +133,8 @@ def _load(
     diagnostics += _cross_file_problems(compiled)
     unique = sorted(set(diagnostics))
     if unique or not compiled:
-        return unique, None
-    return [], _merge(compiled)
+        return unique, None, compiled
+    return [], _merge(compiled), compiled
 
 
 def compile_file(

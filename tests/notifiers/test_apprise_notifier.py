@@ -99,6 +99,26 @@ def _text(part: email.message.Message) -> str:
     return payload.decode() if isinstance(payload, bytes) else ""
 
 
+def test_query_values_of_a_url_from_the_environment_never_reach_the_debug_log(
+    webhook: WebhookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3 logs each request's path and query string at DEBUG: `-token=` goes there."""
+    query_secret, header_secret = "qsSECRETvalue42", "hdrSECRETvalue43"
+    url = f"json://127.0.0.1:{webhook.port}/in?-token={query_secret}&+X-Api-Key={header_secret}"
+    config = NotifierConfig(name="hook", urls=("${HOOK_URL}",))
+    notifier = build_notifier(config, env={"HOOK_URL": url})
+
+    with caplog.at_level(logging.DEBUG):
+        result = notifier.send(note(fired()))
+
+    assert result.ok, result
+    assert webhook.requests[0].path == f"/in?token={query_secret}"
+    assert "POST /in?token=" in caplog.text  # urllib3's line is there ...
+    assert query_secret not in caplog.text  # ... masked
+    assert header_secret not in caplog.text
+    assert query_secret not in repr(result)
+
+
 def _slack_to(server: WebhookServer) -> Transport:
     def instantiate(url: str, asset: AppriseAsset) -> Any:
         plugin = instantiate_plugin(url, asset)

@@ -130,6 +130,13 @@ def test_redactor_masks_raw_and_percent_encoded_values_but_not_tiny_ones() -> No
     assert redact("tab") == "tab"
 
 
+def test_redactor_masks_the_private_fields_of_a_url_from_the_environment() -> None:
+    """Telegram puts the bot token from the URL's host into its API's path: /bot<token>/."""
+    redact = Redactor.of(["tgram://123456789:AAHdqTcvCH1vGWJxfSeof/-1001234?to=ops@example.com"])
+    line = "POST /bot123456789:AAHdqTcvCH1vGWJxfSeof/sendMessage to=ops%40example.com"
+    assert redact(line) == "POST /bot***/sendMessage to=***"
+
+
 def test_delivery_result_merges_url_outcomes() -> None:
     ok = UrlResult(url="a", ok=True)
     bad = UrlResult(url="b", ok=False, detail="HTTP 500", retryable=True)

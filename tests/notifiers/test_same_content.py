@@ -50,7 +50,7 @@ PASSWORD = "smtp-Pa55-word"
 def follow_up(tmp_path: Path) -> AlertEvent:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    ruleset = load_rules([rules])
+    ruleset = load_rules([rules], env=None)
     pipeline = Pipeline(ruleset)
     api = Labels(target="api")
     trigger = pipeline.step(T0, [Sample("leak_bytes", api, 60 * MiB, T0)]).events[0]

@@ -65,21 +65,26 @@ SLACK_HOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXX
         ),
         pytest.param(
             "slack://memalert@T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general",
-            ["a literal token in an apprise URL (slack://memalert@***/***/***/#general)"],
+            ["a literal token in an apprise slack:// URL (slack://memalert@***/***/***/#general)"],
             "slack://memalert@***/***/***/#general",
             id="apprise-slack",
         ),
         pytest.param(
             "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
-            ["a literal token in an apprise URL (discord://***/***)"],
+            ["a literal token in an apprise discord:// URL (discord://***/***)"],
             "discord://***/***",
             id="apprise-discord",
         ),
         pytest.param(
-            "msteams://abcdefgh12/ijklmnop34/qrstuvwx56/",
-            ["a literal token in an apprise URL (msteams://***/***/***/)"],
-            "msteams://***/***/***/",
-            id="apprise-teams",
+            "workflows://prod-00.westus.logic.azure.com/abcdefgh12/ijklmnop34/",
+            [
+                (
+                    "a literal token in an apprise workflows:// URL "
+                    "(workflows://prod-00.westus.logic.azure.com/***/***/)"
+                )
+            ],
+            "workflows://prod-00.westus.logic.azure.com/***/***/",
+            id="apprise-teams-workflow",
         ),
         pytest.param(
             "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc",
@@ -151,6 +156,115 @@ def test_masking_hides_every_generated_secret(a: str, b: str, c: str, password: 
         assert mask(text) == masked
 
 
+# -- URLs as RFC 3986 and apprise read them -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(
+            "mailtos://smtp.example.com:587?user=${SMTP_USER}&pass=${SMTP_PASSWORD}"
+            "&to=oncall@example.com",
+            id="port-then-at-in-query",
+        ),
+        pytest.param(
+            "mailto://127.0.0.1:25?from=memalert@example.com&to=oncall@example.com", id="ip"
+        ),
+        pytest.param("ntfys://ntfy.example.com/alerts?auth=token&token=${NTFY_TOKEN}", id="ntfy"),
+        pytest.param("slack://${SLACK_A}/${SLACK_B}/${SLACK_C}/memory-alerts", id="slack-channel"),
+        pytest.param("jsons://example.com/in?+Authorization=Bearer%20${TOKEN}", id="bearer-ref"),
+        pytest.param("jsons://example.com/in?sort_key=name&-partition_key=memalert", id="x_key"),
+        pytest.param("https://example.com/api?sort_key=name&page=2", id="https-sort-key"),
+        pytest.param("tgram://${TELEGRAM_BOT_TOKEN}/${TELEGRAM_CHAT_ID}", id="telegram-refs"),
+        pytest.param("pover://${PUSHOVER_USER}@${PUSHOVER_TOKEN}", id="pushover-refs"),
+        pytest.param("mailtos://alerts@example.com?to=oncall@example.com", id="user-no-password"),
+    ],
+)
+def test_valid_urls_with_references_are_not_secrets(url: str) -> None:
+    assert find_literal_secrets(url) == []
+    assert mask(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        pytest.param(
+            "mailtos://smtp.example.com:587?user=alerts&pass=hunter2&to=oncall@example.com",
+            "mailtos://smtp.example.com:587?user=alerts&pass=***&to=oncall@example.com",
+            id="pass-parameter",
+        ),
+        pytest.param(
+            "ntfys://ntfy.example.com/alerts?password=hunter2",
+            "ntfys://ntfy.example.com/alerts?password=***",
+            id="password-parameter",
+        ),
+        pytest.param(
+            "https://prod-12.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke"
+            "?api-version=2016-06-01&sv=1.0&sig=AbCdEf0123456789",
+            "https://prod-12.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke"
+            "?api-version=2016-06-01&sv=1.0&sig=***",
+            id="signed-webhook",
+        ),
+        pytest.param(
+            "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567",
+            "tgram://***/-1001234567",
+            id="telegram",
+        ),
+        pytest.param(
+            "pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+            "pover://***@***",
+            id="pushover",
+        ),
+        pytest.param(
+            "pagerduty://A1BRTD4JD3TIiajkdnlazkcOXrIdevi7@b1c2d3e4f5g6h7i8j9k0/memalert",
+            "pagerduty://***@***/memalert",
+            id="pagerduty",
+        ),
+        pytest.param(
+            "gotifys://gotify.example.com/AbCdEf123456789",
+            "gotifys://gotify.example.com/***",
+            id="gotify",
+        ),
+        pytest.param(
+            "opsgenie://6a8e4f0c-1d2b-4c5e-9f7a-0b1c2d3e4f5a", "opsgenie://***", id="opsgenie"
+        ),
+        pytest.param(
+            "sendgrid://SG.abcdefghijklmnop.qrstuvwx:alerts@example.com/oncall@example.com",
+            "sendgrid://***:alerts@example.com/oncall@example.com",
+            id="sendgrid",
+        ),
+        pytest.param(
+            "mailgun://alerts@mg.example.com/key-0123456789abcdef",
+            "mailgun://alerts@mg.example.com/***",
+            id="mailgun",
+        ),
+        pytest.param(
+            "dingtalk://SECabcdef0123456789@0123456789abcdef0123/",
+            "dingtalk://***@***/",
+            id="dingtalk",
+        ),
+        pytest.param(
+            "apprises://apprise.example.com/abcdef0123456789",
+            "apprises://apprise.example.com/***",
+            id="apprise-api",
+        ),
+        pytest.param(
+            "json://user:p@ss@hooks.example.com/in",
+            "json://user:***@hooks.example.com/in",
+            id="password-holding-an-at",
+        ),
+        pytest.param(
+            "mailtos://hunter2@smtp.example.com?user=alerts@example.com",
+            "mailtos://***@smtp.example.com?user=alerts@example.com",
+            id="password-before-user-parameter",
+        ),
+    ],
+)
+def test_literal_secrets_in_urls_are_found_and_masked(url: str, masked: str) -> None:
+    assert find_literal_secrets(url)
+    assert mask(url) == masked
+
+
 # -- ${VAR} ----------------------------------------------------------------------
 
 
@@ -197,3 +311,11 @@ def test_reference_errors_name_the_bad_reference(text: str, shown: str) -> None:
             "underscores"
         )
     ]
+
+
+@pytest.mark.parametrize("scheme", ["mailtos", "ntfys", "apprises", "json", "sendgrid", "gotify"])
+@pytest.mark.parametrize("body", ["a:@" * 5000, "a:" * 5000 + "@", "a@" * 5000 + ":", ":@/" * 5000])
+def test_hostile_urls_are_scanned_without_backtracking(scheme: str, body: str) -> None:
+    """Ambiguous `:` and `@` runs: a backtracking template match would take years here."""
+    assert mask(f"{scheme}://{body}?to=x") != ""
+    assert mask("a." * 100_000 + "://x").endswith("://x")

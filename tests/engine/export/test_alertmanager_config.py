@@ -55,7 +55,7 @@ def rules(tmp_path: Path) -> Path:
 
 
 def _config(rules: Path) -> dict[str, Any]:
-    return alertmanager_config(load_rules([rules]), relay_url="http://relay:9465/")
+    return alertmanager_config(load_rules([rules], env=None), relay_url="http://relay:9465/")
 
 
 def test_routes_keep_memalerts_order_first_match_and_continue(rules: Path) -> None:
@@ -93,7 +93,9 @@ def test_one_webhook_receiver_per_notifier_points_at_the_relay(rules: Path) -> N
 
 
 def test_the_bearer_token_is_read_from_a_file_never_written_into_the_config(rules: Path) -> None:
-    config = alertmanager_config(load_rules([rules]), token_file="/etc/memalert/relay.token")
+    config = alertmanager_config(
+        load_rules([rules], env=None), token_file="/etc/memalert/relay.token"
+    )
     webhook = config["receivers"][0]["webhook_configs"][0]
     assert webhook["http_config"] == {
         "authorization": {"type": "Bearer", "credentials_file": "/etc/memalert/relay.token"}
@@ -101,7 +103,7 @@ def test_the_bearer_token_is_read_from_a_file_never_written_into_the_config(rule
 
 
 def test_silences_become_amtool_commands(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (command,) = amtool_silences(load_rules([rules]), "http://am:9093")
+    (command,) = amtool_silences(load_rules([rules], env=None), "http://am:9093")
     assert shlex.split(command) == [
         "amtool",
         "silence",
@@ -171,7 +173,7 @@ def test_the_printed_amtool_commands_make_the_silences_in_alertmanager(tmp_path:
     processes = Processes(tmp_path)
     try:
         _, port = processes.alertmanager(config)
-        (command,) = amtool_silences(load_rules([rules]), f"http://127.0.0.1:{port}")
+        (command,) = amtool_silences(load_rules([rules], env=None), f"http://127.0.0.1:{port}")
         result = subprocess.run(
             shlex.split(command), capture_output=True, text=True, check=False, timeout=60
         )

@@ -66,7 +66,7 @@ def test_where_becomes_label_matchers() -> None:
 
 
 def test_recover_keeps_a_firing_level_through_its_own_alerts_series() -> None:
-    ruleset = load_rules([ROOT / "rules" / "memory.yaml"])
+    ruleset = load_rules([ROOT / "rules" / "memory.yaml"], env=None)
     rule = next(r for r in ruleset.rules if r.name == "memory-pressure")
     assert level_expression(rule, Severity.WARNING) == (
         "memalert_pressure > 0.5\nor\n(memalert_pressure > 0.45 and"
@@ -93,7 +93,7 @@ def test_each_level_is_an_alert_with_its_severity_for_and_keep_firing_for(tmp_pa
         "    for: 30s\n    keep_firing_for: 2m\n    labels: {team: core}\n"
         "    where: {target: 'api-*'}\n",
     )
-    export_ = prometheus_rules(load_rules([path]))
+    export_ = prometheus_rules(load_rules([path], env=None))
     (group,) = export_.document["groups"]
     assert group["interval"] == "15s"
     warning, critical = group["rules"]

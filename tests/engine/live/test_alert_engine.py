@@ -130,7 +130,7 @@ def test_a_failed_commit_is_reported_and_its_notification_goes_out_with_the_next
 ) -> None:
     store = FailingCommits(world.state)
     engine = AlertEngine(
-        load_rules([world.rules]),
+        load_rules([world.rules], env={}),
         paths=[world.rules],
         store=store,
         notifiers={"hook": world.hook},

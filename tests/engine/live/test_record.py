@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -17,8 +18,12 @@ from memchildren import MiB, allocating_children
 
 from memalert.engine.cli.main import main
 from memalert.engine.core.model import Labels, Sample, TargetSpec
-from memalert.engine.live.record import RecordProgress, _Terminal, observation_records, record
-from memalert.engine.replay.observations import read_observations
+from memalert.engine.live.record import RecordProgress, _Terminal, record
+from memalert.engine.replay.observations import (
+    observation_records,
+    read_observations,
+    write_observations,
+)
 from memalert.engine.sources.tracker import MemoryTracker
 from memalert.engine.testing import FakeClock
 
@@ -126,7 +131,8 @@ def test_records_round_trip_through_the_observations_reader(tmp_path: Path) -> N
         Sample("rss_bytes", Labels(target="api", pod="p-1"), 7.0, clock()),
     ]
     path = tmp_path / "obs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in observation_records(samples)))
+    with path.open("w") as out:
+        assert write_observations(out, samples) == 5  # api, gone, cache, site, pod
 
     def key(sample: Sample) -> tuple[str, tuple[tuple[str, str], ...]]:
         return sample.metric, sample.labels.items_key
@@ -240,3 +246,21 @@ def test_sigint_stops_a_recording_cleanly(tmp_path: Path) -> None:
     assert "recorded" in stderr
     assert "Traceback" not in stderr
     assert {s.target for s in read_observations(out)} == {"me"}
+
+
+def test_record_expands_variables_in_targets_as_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`record` reads the pid file that `${MEMALERT_PIDFILE}` names, not a file of that name."""
+    pidfile = tmp_path / "app.pid"
+    pidfile.write_text(f"{os.getpid()}\n")
+    monkeypatch.setenv("MEMALERT_PIDFILE", str(pidfile))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ntargets: [{name: app, pidfile: '${MEMALERT_PIDFILE}'}]\nrules: []\n"
+    )
+    out = tmp_path / "o.jsonl"
+    assert main(["record", "--rules", str(rules), "--out", str(out), "--duration", "0s"]) == 0
+    assert "is down" not in capsys.readouterr().err
+    (app,) = [s for s in read_observations(out) if s.metric == "up"]
+    assert (app.labels["target"], app.value) == ("app", 1.0)

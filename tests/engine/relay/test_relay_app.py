@@ -33,7 +33,7 @@ class Harness:
     def __init__(self, tmp_path: Path, *, failures: int = 0) -> None:
         path = tmp_path / "rules.yaml"
         path.write_text(RULES, encoding="utf-8")
-        self.ruleset = load_rules([path])
+        self.ruleset = load_rules([path], env=None)
         self.clock = Clock()
         self.notifier = RecordingNotifier("hook", failures=failures)
         self.state = tmp_path / "relay.db"
@@ -270,7 +270,7 @@ def test_related_values_from_the_exports_annotations_reach_the_summary(tmp_path:
         encoding="utf-8",
     )
     h = Harness(tmp_path)
-    h.ruleset = load_rules([rules])
+    h.ruleset = load_rules([rules], env=None)
     h.store.close()
     h.open()
     with_growth = alert()

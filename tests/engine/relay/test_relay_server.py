@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def _relay(tmp_path: Path, notifier: RecordingNotifier) -> Relay:
     path = tmp_path / "rules.yaml"
     path.write_text(RULES, encoding="utf-8")
-    ruleset = load_rules([path])
+    ruleset = load_rules([path], env=None)
     config = RelayConfig(
         rules={r.name: r for r in ruleset.rules},
         notifiers=frozenset({"hook"}),

@@ -111,6 +111,47 @@ def test_bad_observations_exit_2_naming_every_line(
 
 
 @pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param({"ts": 1e300}, id="ts-beyond-time_t"),
+        pytest.param({"ts": -1e300}, id="ts-before-time_t"),
+        pytest.param({"ts": 253_402_300_800}, id="ts-year-10000"),
+        pytest.param({"ts": -62_135_596_801}, id="ts-year-0"),
+        pytest.param({"ts": "0001-01-01T00:00:00+01:00"}, id="rfc3339-year-0-in-utc"),
+        pytest.param({"ts": "9999-12-31T23:59:59-01:00"}, id="rfc3339-year-10000-in-utc"),
+        pytest.param({"target": "a\udcff"}, id="target-lone-surrogate"),
+        pytest.param({"component": "\ud800"}, id="component-lone-surrogate"),
+        pytest.param({"labels": {"team": "x\udfff"}}, id="label-value-lone-surrogate"),
+        pytest.param({"labels": {"\udc80": "x"}}, id="label-name-lone-surrogate"),
+        pytest.param({"metrics": {"rss\udcff": 1}}, id="metric-name-lone-surrogate"),
+    ],
+)
+def test_observations_no_time_or_text_can_hold_are_refused_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], record: dict[str, object]
+) -> None:
+    rules, obs = write_inputs(tmp_path, [60 * MiB])
+    good = {"ts": 1_764_000_000, "target": "api", "metrics": {"leak_bytes": 60 * MiB}}
+    obs.write_text(json.dumps(good) + "\n" + json.dumps({**good, **record}) + "\n")
+    for output_format in ("text", "json"):
+        assert (
+            main(["dry-run", str(rules), "--observations", str(obs), "--format", output_format])
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert err.startswith(f"{obs}:2:1: "), err
+        assert "internal error" not in err
+
+
+def test_an_out_of_range_time_is_refused_with_the_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules, obs = write_inputs(tmp_path, [1.0])
+    obs.write_text('{"ts": -1e12, "target": "a", "metrics": {"rss_bytes": 1}}\n')
+    assert main(["dry-run", str(rules), "--observations", str(obs)]) == 2
+    assert "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     "content",
     [
         pytest.param(b"", id="empty"),

@@ -237,10 +237,10 @@ def test_check_reports_diagnostics_and_never_crashes(tmp_path: Path, content: by
         assert "Traceback" not in diagnostic.message
     if diagnostics:
         with pytest.raises(RuleFileError) as caught:
-            load_rules([path])
+            load_rules([path], env=None)
         assert caught.value.diagnostics == diagnostics
     else:
-        assert load_rules([path]).files == (str(path),)
+        assert load_rules([path], env=None).files == (str(path),)
 
 
 def test_the_base_document_is_valid(tmp_path: Path) -> None:

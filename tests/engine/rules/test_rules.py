@@ -20,10 +20,10 @@ def check(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
     return [str(d).replace(f"{tmp_path}/", "") for d in check_paths([path])]
 
 
-def load(tmp_path: Path, text: str, **kwargs: dict[str, str]) -> RuleSet:
+def load(tmp_path: Path, text: str, *, env: dict[str, str] | None = None) -> RuleSet:
     path = tmp_path / "r.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_rules([path], **kwargs)
+    return load_rules([path], env=env)
 
 
 RULE = "version: 1\nrules:\n  - name: leak\n    metric: leak_bytes\n"
@@ -356,8 +356,8 @@ BAD = [
     ),
     pytest.param(
         "version: 1\nnotifiers:\n  ops: {urls: ['slack://xoxb-1234-5678-abcdefghijkl/#ops']}\n",
-        "r.yaml:3:25: literal secret: a literal token in an apprise URL (slack://***/#ops); keep "
-        "it in an environment variable and write ${VAR} here instead",
+        "r.yaml:3:25: literal secret: a literal token in an apprise slack:// URL "
+        "(slack://***/#ops); keep it in an environment variable and write ${VAR} here instead",
         id="literal-slack-token",
     ),
     pytest.param(
@@ -626,7 +626,7 @@ def test_files_merge_in_order_with_the_smallest_intervals(tmp_path: Path) -> Non
         "notifiers:\n  ops: {urls: ['console://']}\n"
         "routes:\n  - {match: {rule: two}, notify: [ops]}\n"
     )
-    ruleset = load_rules([tmp_path / "b.yaml", tmp_path / "a.yaml"])
+    ruleset = load_rules([tmp_path / "b.yaml", tmp_path / "a.yaml"], env=None)
     assert [r.name for r in ruleset.rules] == ["two", "one"]
     assert [r.notify for r in ruleset.routes] == [("ops",), ("console",)]
     assert (ruleset.interval, ruleset.repeat_interval) == (10.0, 7200.0)
@@ -663,7 +663,7 @@ def test_directories_are_searched_recursively_and_test_files_skipped(tmp_path: P
     (tmp_path / "sub" / "tests.yaml").write_text("rule_files: [../b.yml]\ntests: []\n")
     (tmp_path / ".hidden" / "bad.yaml").write_text("not: [valid\n")
     (tmp_path / "notes.txt").write_text("not yaml")
-    ruleset = load_rules([tmp_path, tmp_path / "b.yml"])
+    ruleset = load_rules([tmp_path, tmp_path / "b.yml"], env=None)
     assert ruleset.files == (
         str(tmp_path / "b.yml"),
         str(tmp_path / "sub" / "deeper" / "a.yaml"),
@@ -687,7 +687,7 @@ def test_missing_paths_and_empty_directories_are_reported(tmp_path: Path) -> Non
         "nope.yaml:1:1: cannot read: no such file",
     ]
     with pytest.raises(RuleFileError, match="no rule files found"):
-        load_rules([])
+        load_rules([], env=None)
 
 
 # -- the shipped rules ---------------------------------------------------------------
@@ -703,4 +703,4 @@ def test_the_defaults_hold_the_original_thresholds() -> None:
     assert rules["memory-leak"].thresholds == {W: 50 * 2**20, C: 100 * 2**20}
     assert rules["memory-pressure"].thresholds == {W: 0.5, C: 0.8}
     assert [t.kind for t in ruleset.targets] == ["system"]  # MEMALERT_PIDFILE unset
-    assert [t.kind for t in load_rules([ROOT / "rules"]).targets] == ["system", "pidfile"]
+    assert [t.kind for t in load_rules([ROOT / "rules"], env=None).targets] == ["system", "pidfile"]
