@@ -79,7 +79,8 @@ def main() -> None:
     mean_wall, mean_cpu = statistics.fmean(wall), statistics.fmean(cpu)
     worst = statistics.median(wall[k] for k in closing)
     worst_cpu = statistics.median(cpu[k] for k in closing)
-    buckets = max(len(state.buckets) for state in detector.states().values())
+    buckets = max(len(state.lows) for state in detector.states().values())
+    limit = detector.params.history_buckets
     print(f"{args.targets} targets, 24 h of {STEP:.0f} s history each, {len(wall)} ticks timed")
     print(
         f"per target per tick:  {mean_wall:.4f} ms ({mean_cpu:.4f} ms CPU)  "
@@ -89,7 +90,7 @@ def main() -> None:
         f"bucket-closing tick:  {worst:.4f} ms ({worst_cpu:.4f} ms CPU) per target  "
         f"(target < {TARGET_MS:.0f} ms)  ratio {TARGET_MS / worst:.2f}"
     )
-    print(f"state per target:     {buckets} buckets (bounded by 24 h / 5 min = 288)")
+    print(f"state per target:     {buckets} bucket minima (bounded by history / bucket = {limit})")
 
 
 if __name__ == "__main__":

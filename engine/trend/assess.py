@@ -54,11 +54,11 @@ class WindowEvidence:
     passed: bool
     passed_but_age: bool
     reaccelerated: bool
+    z_curvature: float
     significant: bool
     confidence: float
     share_passed: float
     growth_bytes_per_hour: float
-    level_at_start: float
     gates: dict[str, float]
 
 
@@ -113,41 +113,132 @@ def floor_jitter(floors: Sequence[float], bucket_jitter: float) -> float:
     return max(jitter, MIN_RELATIVE_JITTER * level, 1.0)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Context:
+    """What every window of one assessment shares."""
+
+    times: Sequence[float]
+    floors: Sequence[float]
+    base: int  # index of the first judged floor of the life
+    jitter: float
+    age: float
+    carried: bool
+    params: TrendParams
+
+
 def judge_window(
-    times: Sequence[float],
-    floors: Sequence[float],
-    start_index: int,
-    life_points: int,
-    jitter: float,
-    age: float,
-    params: TrendParams,
-    day_ago: Sequence[float] | None,
-    carried: bool = False,
+    ctx: Context, start_index: int, day_ago: Sequence[float] | None
 ) -> WindowEvidence | None:
     """Evidence for unbounded growth in floors[start_index:]; None if too few points."""
-    ts = times[start_index:]
-    vs = floors[start_index:]
+    params, jitter = ctx.params, ctx.jitter
+    ts = ctx.times[start_index:]
+    vs = ctx.floors[start_index:]
     n = len(ts)
     if n < 4:
         return None
     span = ts[-1] - ts[0] + params.segment_seconds
     slope, _, stt = linear_fit(ts, vs)
-    rate = slope * HOUR
     rise = slope * span
     z_slope = slope * math.sqrt(stt) / jitter if stt > 0 else 0.0
     c, se_unit, rsd = quadratic_curvature(ts, vs)
-    sigma_q = max(jitter, rsd)
-    z_curv = c / (se_unit * sigma_q) if math.isfinite(se_unit) and se_unit > 0 else 0.0
+    z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
     mid = n // 2
     early, _, _ = linear_fit(ts[: mid + 1], vs[: mid + 1])
     late, _, _ = linear_fit(ts[mid:], vs[mid:])
     ratio = late / early if early > 0 else (math.inf if late > 0 else 0.0)
-    # Is the growth spread over the window (a leak) or held in a few steps
-    # (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
-    # staircase counts as a leak only once it has climbed many stairs.
+    spread, reaccelerated = _parts(ts, vs, span=span, rise=rise, jitter=jitter, params=params)
+    # Growth left once the largest rise within `step_seconds` is cut out: a
+    # reload or deploy is one such rise and leaves nothing; a leak, even a
+    # staircase of many stairs, keeps most of its growth.
+    step_slope = _slope_without_largest_rise(
+        ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
+    )
+    before = ctx.floors[ctx.base : start_index]
+    stable_before = _stable_before(ctx, start_index, slope)
+    peak_gap = max(vs) - vs[-1]
+    z = params.z_curvature
+    measures: dict[str, tuple[float, float, float]] = {
+        "life_age": (
+            params.min_life_seconds if stable_before or ctx.carried else ctx.age,
+            params.min_life_seconds,
+            1.5 * params.min_life_seconds,
+        ),
+        "span": (span, params.min_span_seconds, 2 * params.min_span_seconds),
+        "growth": (
+            slope * HOUR,
+            params.min_growth_bytes_per_hour,
+            4 * params.min_growth_bytes_per_hour,
+        ),
+        "significance": (z_slope, params.z_slope, 2 * params.z_slope),
+        # A saturating fill (cache, fragmentation, LRU warm-up) decelerates:
+        # its parabola bends down by more than the noise allows.
+        "not_saturating": (2 * z + min(0.0, z_curv), z, 2 * z),
+        "not_levelling_off": (min(ratio, 2.0), params.min_late_to_early_ratio, 1.0),
+        "under_way": (
+            params.max_late_to_early_ratio / ratio if ratio > 0 else 0.0,
+            1.0,
+            2.0,
+        ),
+        # Nor does a leak bend upwards smoothly: the convex start of an upswing
+        # (a daily cycle's morning) does, and so does a window that reaches
+        # back before a leak's onset (then a shorter window holds the leak).
+        "steady": (2 * z - max(0.0, z_curv), z, 2 * z),
+        "spread": (spread, params.min_growing_parts_share, 1.0),
+        "not_a_step": (
+            step_slope / slope if slope > 0 else 0.0,
+            params.min_growth_share_without_step,
+            1.0,
+        ),
+        "new_high": (_new_high(before, vs), params.min_new_high_fraction, 1.0),
+        # A leak's floor is at its highest now, give or take noise; an
+        # oscillation past its crest is not.
+        "at_peak": (
+            max(2.0 * jitter, 0.1 * abs(rise)) / peak_gap if peak_gap > 0 else 2.0,
+            1.0,
+            2.0,
+        ),
+    }
+    if day_ago is not None and rise > 0:
+        # A day of history: the floor now against the floor a day ago removes a
+        # daily cycle. A leak that began `span` ago added rate x min(span, 24 h).
+        expected = slope * min(span, DAY)
+        gained = median([a - b for a, b in zip(vs[-len(day_ago) :], day_ago, strict=True)])
+        measures["day_over_day"] = (gained / expected, params.daily_share, 1.0)
+    gates = {name: _evidence(*m) for name, m in measures.items()}
+    passed_flags = [x >= threshold for x, threshold, _ in measures.values()]
+    return WindowEvidence(
+        start=ts[0] - params.segment_seconds / 2,
+        passed=all(passed_flags),
+        passed_but_age=all(x >= t for name, (x, t, _) in measures.items() if name != "life_age"),
+        reaccelerated=reaccelerated,
+        z_curvature=z_curv,
+        significant=slope * HOUR >= params.min_growth_bytes_per_hour and z_slope >= params.z_slope,
+        confidence=min(gates.values()),
+        share_passed=sum(passed_flags) / len(passed_flags),
+        growth_bytes_per_hour=slope * HOUR,
+        gates=gates,
+    )
+
+
+def _parts(
+    ts: Sequence[float],
+    vs: Sequence[float],
+    *,
+    span: float,
+    rise: float,
+    jitter: float,
+    params: TrendParams,
+) -> tuple[float, bool]:
+    """(share of the window's parts that grow, whether a later part re-accelerated).
+
+    Is the growth spread over the window (a leak) or held in a few steps
+    (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
+    staircase counts as a leak only once it has climbed many stairs.
+    """
     parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
     growing = 0
-    part_rises: list[float] = []
+    rises: list[float] = []
+    n = len(ts)
     for k in range(parts):
         lo = ts[0] + k * (span / parts) - params.segment_seconds / 2
         hi = lo + span / parts
@@ -159,111 +250,51 @@ def judge_window(
             part_rise = vs[idx[0]] - (vs[idx[0] - 1] if idx[0] > 0 else vs[idx[0]])
         else:
             continue
-        part_rises.append(part_rise)
+        rises.append(part_rise)
         if part_rise >= params.part_growth_share * rise / parts:
             growing += 1
     # A saturating curve only ever slows down. A part that rises clearly faster
     # than an earlier one (a warm-up, a flat stretch, then a leak) is not one.
     margin = 3.0 * math.sqrt(2.0) * jitter
     reaccelerated = any(
-        part_rises[j] > 2.0 * max(0.0, min(part_rises[:j])) + margin
-        for j in range(1, len(part_rises))
+        rises[j] > 2.0 * max(0.0, min(rises[:j])) + margin for j in range(1, len(rises))
     )
-    spread = growing / parts
-    # Growth left once the largest rise within `step_seconds` is cut out: a
-    # reload or deploy is one such rise and leaves nothing; a leak, even a
-    # staircase of many stairs, keeps most of its growth.
-    step_slope = _slope_without_largest_rise(
-        ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
-    )
-    step_share = step_slope / slope if slope > 0 else 0.0
-    current = vs[-1]
-    level_start = median(vs[:3])
-    before = floors[start_index - life_points : start_index] if life_points > 0 else []
-    new_high = 1.0
-    if before:
-        # Regrowth to a level this life already held (a cycle, a recovery after
-        # a dip or a GC) is not new memory: only the rise above the earlier
-        # high, as a share of the climb from the trough since then, counts.
-        peak_at = max(range(len(before)), key=before.__getitem__)
-        earlier = before[peak_at]
-        trough = min([*before[peak_at:], *vs])
-        climb = current - trough
-        new_high = (current - earlier) / climb if climb > 0 else 0.0
-    # A change point: growth that begins after a stable stretch is not the
-    # warm-up of the life, so it need not wait for `min_life_seconds`.
+    return growing / parts, reaccelerated
+
+
+def _new_high(before: Sequence[float], vs: Sequence[float]) -> float:
+    """Share of the climb from the last trough that is above every earlier floor.
+
+    Regrowth to a level this life already held (a cycle, a recovery after a
+    dip or a GC) is not new memory: only the rise above the earlier high, as a
+    share of the climb from the trough since then, counts.
+    """
+    if not before:
+        return 1.0
+    peak_at = max(range(len(before)), key=before.__getitem__)
+    earlier = before[peak_at]
+    trough = min([*before[peak_at:], *vs])
+    climb = vs[-1] - trough
+    return (vs[-1] - earlier) / climb if climb > 0 else 0.0
+
+
+def _stable_before(ctx: Context, start_index: int, slope: float) -> bool:
+    """A change point: growth that begins after a stable stretch of the life.
+
+    Such growth is not the life's warm-up, so it need not wait for
+    `min_life_seconds`.
+    """
+    params = ctx.params
+    begin = ctx.times[start_index]
     pre = [
-        (times[i], floors[i])
-        for i in range(max(start_index - life_points, 0), start_index)
-        if times[i] >= ts[0] - params.stable_seconds
+        (ctx.times[i], ctx.floors[i])
+        for i in range(ctx.base, start_index)
+        if ctx.times[i] >= begin - params.stable_seconds
     ]
-    stable_before = False
-    if len(pre) >= 3 and ts[0] - pre[0][0] >= params.stable_seconds - params.segment_seconds:
-        pre_slope, _, _ = linear_fit([p[0] for p in pre], [p[1] for p in pre])
-        stable_before = pre_slope <= params.stable_slope_share * slope
-    tolerance = max(2.0 * jitter, 0.1 * abs(rise))
-    peak_gap = max(vs) - current
-    measures: dict[str, tuple[float, float, float]] = {
-        "life_age": (
-            params.min_life_seconds if stable_before or carried else age,
-            params.min_life_seconds,
-            1.5 * params.min_life_seconds,
-        ),
-        "span": (span, params.min_span_seconds, 2 * params.min_span_seconds),
-        "growth": (
-            rate,
-            params.min_growth_bytes_per_hour,
-            4 * params.min_growth_bytes_per_hour,
-        ),
-        "significance": (z_slope, params.z_slope, 2 * params.z_slope),
-        # A saturating fill (cache, fragmentation, LRU warm-up) decelerates:
-        # its parabola bends down by more than the noise allows.
-        "not_saturating": (
-            2 * params.z_curvature + z_curv if z_curv < 0 else 2 * params.z_curvature,
-            params.z_curvature,
-            2 * params.z_curvature,
-        ),
-        "not_levelling_off": (min(ratio, 2.0), params.min_late_to_early_ratio, 1.0),
-        "under_way": (
-            params.max_late_to_early_ratio / ratio if ratio > 0 else 0.0,
-            1.0,
-            2.0,
-        ),
-        # Nor does a leak bend upwards smoothly: the convex start of an upswing
-        # (a daily cycle's morning) does, and so does a window that reaches
-        # back before a leak's onset (then a shorter window holds the leak).
-        "steady": (
-            2 * params.z_curvature - z_curv if z_curv > 0 else 2 * params.z_curvature,
-            params.z_curvature,
-            2 * params.z_curvature,
-        ),
-        "spread": (spread, params.min_growing_parts_share, 1.0),
-        "not_a_step": (step_share, params.min_growth_share_without_step, 1.0),
-        "new_high": (new_high, params.min_new_high_fraction, 1.0),
-        "at_peak": (tolerance / peak_gap if peak_gap > 0 else 2.0, 1.0, 2.0),
-    }
-    if day_ago is not None and rise > 0:
-        # A day of history: the floor now against the floor a day ago removes a
-        # daily cycle. A leak that began `span` ago added rate x min(span, 24 h).
-        expected = slope * min(span, DAY)
-        gained = median([a - b for a, b in zip(vs[-len(day_ago) :], day_ago, strict=True)])
-        measures["day_over_day"] = (gained / expected, params.daily_share, 1.0)
-    gates = {name: _evidence(*m) for name, m in measures.items()}
-    gates["z_curv"] = z_curv
-    passed_flags = [x >= threshold for x, threshold, _ in measures.values()]
-    but_age = all(x >= t for name, (x, t, _) in measures.items() if name != "life_age")
-    return WindowEvidence(
-        start=ts[0] - params.segment_seconds / 2,
-        passed=all(passed_flags),
-        passed_but_age=but_age,
-        reaccelerated=reaccelerated,
-        significant=rate >= params.min_growth_bytes_per_hour and z_slope >= params.z_slope,
-        confidence=min(gates.values()),
-        share_passed=sum(passed_flags) / len(passed_flags),
-        growth_bytes_per_hour=rate,
-        level_at_start=level_start,
-        gates=gates,
-    )
+    if len(pre) < 3 or begin - pre[0][0] < params.stable_seconds - params.segment_seconds:
+        return False
+    pre_slope, _, _ = linear_fit([p[0] for p in pre], [p[1] for p in pre])
+    return pre_slope <= params.stable_slope_share * slope
 
 
 def _slope_without_largest_rise(
@@ -282,7 +313,7 @@ def _slope_without_largest_rise(
 
 
 def suspicion(
-    lows: Sequence[float], first: float, params: TrendParams, since: float, jitter: float
+    lows: Sequence[float], first: float, *, params: TrendParams, since: float, jitter: float
 ) -> float:
     """Early 'suspected' confidence, 0 or 0.1..0.3, from the recent buckets' growth."""
     count = max(3, round(params.suspect_seconds / params.bucket_seconds))
@@ -310,6 +341,7 @@ def assess(
     lows: Sequence[float],
     first: float,
     life_start: float,
+    *,
     params: TrendParams,
     previous: Verdict = NO_VERDICT,
     carried: bool = False,
@@ -324,7 +356,7 @@ def assess(
     bucket_jitter = diff_jitter(recent)
     level = median(recent) if recent else 0.0
     bucket_jitter = max(bucket_jitter, MIN_RELATIVE_JITTER * level, 1.0)
-    suspected = suspicion(lows, first, params, life_start, bucket_jitter)
+    suspected = suspicion(lows, first, params=params, since=life_start, jitter=bucket_jitter)
     judged_from = life_start + params.warmup_seconds
     times, floors = segment_floors(lows, first, params, life_start)
     jitter = floor_jitter(floors, bucket_jitter)
@@ -332,7 +364,15 @@ def assess(
     if len(usable) < 4:
         return Verdict(confidence=min(0.49, suspected), jitter=jitter)
     base = usable[0]
-    age = now - life_start
+    ctx = Context(
+        times=times,
+        floors=floors,
+        base=base,
+        jitter=jitter,
+        age=now - life_start,
+        carried=carried,
+        params=params,
+    )
     day_shift = round(DAY / params.segment_seconds)
     evidence: list[WindowEvidence] = []
     length = params.min_span_seconds
@@ -344,18 +384,8 @@ def assess(
             None,
         )
         if start_index is not None:
-            day_ago = _day_ago(times, floors, start_index, day_shift, params)
-            e = judge_window(
-                times,
-                floors,
-                start_index,
-                start_index - base,
-                jitter,
-                age,
-                params,
-                day_ago,
-                carried,
-            )
+            day_ago = _day_ago(times, floors, start_index, day_shift=day_shift, params=params)
+            e = judge_window(ctx, start_index, day_ago)
             if e is not None:
                 evidence.append(e)
         if length >= available:
@@ -367,17 +397,36 @@ def assess(
     vetoed = False
     judged: list[WindowEvidence] = []
     for e in reversed(evidence):
-        if e.gates["z_curv"] < -params.z_curvature and not e.reaccelerated:
+        if e.z_curvature < -params.z_curvature and not e.reaccelerated:
             vetoed = True
         judged.append(replace(e, passed=False) if vetoed else e)
     judged.reverse()
-    return _verdict(judged, floors, times, base, now, suspected, jitter, params, previous)
+    return _verdict(
+        judged,
+        ctx,
+        now=now,
+        waiting=min(0.49, max(suspected, _judged_confidence(judged))),
+        previous=previous,
+    )
+
+
+def _judged_confidence(evidence: Sequence[WindowEvidence]) -> float:
+    """0.3-0.49 when growth is significant over a judged window, else 0.
+
+    Growth is then real; the share of the other gates passed says how far a
+    bounded explanation (warm-up, fill, steps, cycle) is already excluded.
+    """
+    significant = [e for e in evidence if e.significant]
+    if not significant:
+        return 0.0
+    return 0.3 + 0.19 * max(e.share_passed for e in significant)
 
 
 def _day_ago(
     times: Sequence[float],
     floors: Sequence[float],
     start_index: int,
+    *,
     day_shift: int,
     params: TrendParams,
 ) -> list[float] | None:
@@ -399,53 +448,44 @@ def _day_ago(
 
 def _verdict(
     evidence: Sequence[WindowEvidence],
-    floors: Sequence[float],
-    times: Sequence[float],
-    base: int,
+    ctx: Context,
+    *,
     now: float,
-    suspected: float,
-    jitter: float,
-    params: TrendParams,
+    waiting: float,
     previous: Verdict,
 ) -> Verdict:
+    """Declare, hold or clear the leak; `waiting` is the confidence when not declared."""
+    params, jitter = ctx.params, ctx.jitter
     passing = [e for e in evidence if e.passed]
-    judged = 0.0
-    significant = [e for e in evidence if e.significant]
-    if significant:
-        # Growth is real over a judged window; the rest of the gates say how
-        # far a bounded explanation (warm-up, fill, steps, cycle) is excluded.
-        judged = 0.3 + 0.19 * max(e.share_passed for e in significant)
-    waiting = min(0.49, max(suspected, judged))
-    growing = any(e.passed_but_age for e in evidence)
     known_onset = previous.onset if previous.leaking else None
+    growing = any(e.passed_but_age for e in evidence)
     if not passing:
         held = previous.leaking and now - previous.last_passed < params.hold_seconds
         if held and known_onset is not None:
-            leak = _rise_since(floors, times, base, known_onset)
+            leak = _rise_since(ctx, known_onset)
             if leak > 0:
-                return Verdict(
-                    leaking=True,
+                return replace(
+                    previous,
                     leak_bytes=leak,
-                    growth_bytes_per_hour=previous.growth_bytes_per_hour,
-                    confidence=max(0.5, previous.confidence * 0.9),
-                    onset=known_onset,
-                    last_passed=previous.last_passed,
                     jitter=jitter,
                     growing=True,
+                    confidence=max(0.5, previous.confidence * 0.9),
                 )
         return Verdict(confidence=waiting, jitter=jitter, growing=growing)
     onset = min(e.start for e in passing)
     if known_onset is not None:
+        # The leak began no later than first thought: its onset only moves back.
         onset = min(onset, known_onset)
-    leak = _rise_since(floors, times, base, onset)
+    leak = _rise_since(ctx, onset)
     if leak <= 0:
         return Verdict(confidence=waiting, jitter=jitter, growing=growing)
+    # The most recent window that still proves the trend gives the current rate.
     shortest = max(passing, key=lambda e: e.start)
     return Verdict(
         leaking=True,
         leak_bytes=leak,
         growth_bytes_per_hour=shortest.growth_bytes_per_hour,
-        confidence=max(0.5, max(e.confidence for e in passing)),
+        confidence=max([0.5, *(e.confidence for e in passing)]),
         onset=onset,
         last_passed=now,
         jitter=jitter,
@@ -453,10 +493,11 @@ def _verdict(
     )
 
 
-def _rise_since(floors: Sequence[float], times: Sequence[float], base: int, onset: float) -> float:
+def _rise_since(ctx: Context, onset: float) -> float:
     """Memory the leak holds: the floor now above the higher of its level at the
     onset and every judged floor of the life before it (so regrowth to a level
     already seen is never counted)."""
+    times, floors, base = ctx.times, ctx.floors, ctx.base
     at = next((i for i in range(base, len(times)) if times[i] >= onset), len(times) - 1)
     reference = max([median(floors[at : at + 3]), *floors[base:at]])
     return floors[-1] - reference

@@ -63,7 +63,7 @@ PARAMETERS: dict[str, ParamSpec] = {
         minimum=1 * HOUR,
         maximum=24 * HOUR,
         kind="duration",
-        doc="a life this long that grew steadily until its restart lets the next life skip the wait",
+        doc="a life this long that grew steadily until a restart: the next life need not wait",
     ),
     "min_span_seconds": ParamSpec(
         minimum=30 * MINUTE,
@@ -159,7 +159,7 @@ PARAMETERS: dict[str, ParamSpec] = {
         minimum=0.0,
         maximum=1.0,
         kind="ratio",
-        doc="share of the window's rise above every earlier floor of the life",
+        doc="share of the climb from the last trough that is above every earlier floor of the life",
     ),
     "daily_share": ParamSpec(
         minimum=0.0,
@@ -209,7 +209,7 @@ class TrendParams:
     history_seconds: float = 50 * HOUR
     warmup_seconds: float = 30 * MINUTE
     min_life_seconds: float = 6 * HOUR
-    carry_min_life_seconds: float = 2.5 * HOUR
+    carry_min_life_seconds: float = 4 * HOUR
     min_span_seconds: float = 1.5 * HOUR
     window_growth_factor: float = 1.5
     min_growth_bytes_per_hour: float = 1e6
@@ -274,19 +274,19 @@ Sensitivity = Literal["low", "normal", "high"]
 # evidence (fewer false alarms, later); 'high' the opposite.
 PRESETS: dict[str, dict[str, float]] = {
     "low": {
-        "min_life_seconds": 5 * HOUR,
+        "min_life_seconds": 8 * HOUR,
+        "carry_min_life_seconds": 6 * HOUR,
+        "stable_seconds": 1.5 * HOUR,
         "min_span_seconds": 2.5 * HOUR,
         "z_slope": 8.0,
-        "z_curvature": 2.5,
-        "min_late_to_early_ratio": 0.7,
     },
     "normal": {},
     "high": {
-        "min_life_seconds": 2.5 * HOUR,
-        "min_span_seconds": 1.0 * HOUR,
+        "min_life_seconds": 4 * HOUR,
+        "carry_min_life_seconds": 3 * HOUR,
+        "stable_seconds": 30 * MINUTE,
+        "min_span_seconds": 1 * HOUR,
         "z_slope": 5.0,
-        "z_curvature": 3.5,
-        "min_late_to_early_ratio": 0.5,
     },
 }
 

@@ -194,7 +194,9 @@ def _close(
         first += drop * width
     highs = (*state.highs[-(RECENT_HIGHS - 1) :], closing.high)
     life_start = state.life_start if state.life_start is not None else closing.start
-    verdict = assess(lows, first, life_start, params, state.verdict, state.carried)
+    verdict = assess(
+        lows, first, life_start, params=params, previous=state.verdict, carried=state.carried
+    )
     # A gap makes the buckets after it start a fresh run of data (no reset).
     del next_start
     return replace(state, lows=lows, first=first, highs=highs, verdict=verdict)

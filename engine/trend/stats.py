@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 # For a normal distribution, sigma = 1.4826 x the median absolute deviation.
 MAD_TO_SIGMA = 1.4826
@@ -31,7 +32,7 @@ def diff_jitter(values: Sequence[float]) -> float:
     linear trend), divided by sqrt(2) because a difference holds two jitters.
     Rare large moves (a step, a GC drop) are outliers the median ignores.
     """
-    diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
+    diffs = [b - a for a, b in pairwise(values)]
     if len(diffs) < 2:
         return 0.0
     centre = median(diffs)

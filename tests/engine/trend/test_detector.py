@@ -12,9 +12,13 @@ from memtraces import HOUR, MB, STEP, T0
 
 from memalert.engine.core.model import Labels, Sample
 from memalert.engine.trend.detector import DETECTOR_METRICS, TrendDetector, TrendParams
+from memalert.engine.trend.params import params_for
 
 TRACES = Path(__file__).resolve().parents[4] / "shared" / "leak-traces"
 API = Labels(target="api")
+# A young life waits min_life (6 h) before a leak is declared (docs/leak-detection.md);
+# these tests of the wrapper around the detector let it declare after one hour.
+QUICK = params_for("normal", min_life_seconds=HOUR)
 
 
 def leaking(rate: float = 30 * MB, base: float = 300 * MB, seed: int = 1) -> Iterator[float]:
@@ -24,6 +28,13 @@ def leaking(rate: float = 30 * MB, base: float = 300 * MB, seed: int = 1) -> Ite
     while True:
         yield base + rate * i * STEP / HOUR + rng.gauss(0, MB)
         i += 1
+
+
+def leaked_after_warmup(hours: float, rate: float = 30 * MB) -> float:
+    """The least a leak from the first sample can measure: a life's warm-up is never
+    judged, and the judged window starts at a segment's floor (docs/leak-detection.md)."""
+    judged = hours * HOUR - QUICK.warmup_seconds - 2 * QUICK.segment_seconds
+    return 0.85 * rate * judged / HOUR
 
 
 def flat(base: float = 300 * MB, seed: int = 2) -> Iterator[float]:
@@ -50,7 +61,7 @@ def run(detector: TrendDetector, values: Iterator[float], hours: float, start: f
 
 
 def test_every_target_with_rss_gets_the_detector_metrics_with_its_labels_and_time() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     web = Labels(target="web", kind="process")
 
     out = detector.observe(
@@ -73,13 +84,13 @@ def test_every_target_with_rss_gets_the_detector_metrics_with_its_labels_and_tim
 
 
 def test_a_leak_is_reported_with_its_size_rate_and_time_to_the_limit() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking(rate=30 * MB)
     ts = run(detector, values, hours=4)
 
     out = by_metric(detector.observe(tick(ts, rss_bytes=next(values), limit_bytes=1000 * MB)))
 
-    assert out["leak_bytes"] == pytest.approx(4 * 30 * MB, rel=0.2)
+    assert leaked_after_warmup(4) <= out["leak_bytes"] <= 4 * 30 * MB * 1.1
     assert out["leak_growth_bytes_per_hour"] == pytest.approx(30 * MB, rel=0.2)
     assert out["leak_confidence"] >= 0.5
     # About 420 MB now; the limit is 580 MB of headroom away at 30 MB/h.
@@ -87,7 +98,7 @@ def test_a_leak_is_reported_with_its_size_rate_and_time_to_the_limit() -> None:
 
 
 def test_no_time_to_limit_without_a_limit_or_without_growth() -> None:
-    growing, steady = TrendDetector(), TrendDetector()
+    growing, steady = TrendDetector(QUICK), TrendDetector(QUICK)
     ts = run(growing, leaking(), hours=4)
     run(steady, flat(), hours=4)
 
@@ -98,7 +109,7 @@ def test_no_time_to_limit_without_a_limit_or_without_growth() -> None:
 
 
 def test_uss_is_preferred_over_rss_when_the_tick_has_both() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     growing, steady = leaking(), flat()
     ts = T0
     for _ in range(int(4 * HOUR / STEP)):
@@ -110,7 +121,7 @@ def test_uss_is_preferred_over_rss_when_the_tick_has_both() -> None:
 
 
 def test_a_change_of_source_metric_starts_a_new_history() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking()
     ts = run(detector, values, hours=4)
     assert detector.results()["api"].leak_bytes > 0
@@ -122,7 +133,7 @@ def test_a_change_of_source_metric_starts_a_new_history() -> None:
 
 
 def test_uss_missing_for_a_few_ticks_is_a_gap_and_for_long_a_fall_back_to_rss() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking()
     ts = T0
     for i in range(int(4 * HOUR / STEP)):
@@ -133,7 +144,7 @@ def test_uss_missing_for_a_few_ticks_is_a_gap_and_for_long_a_fall_back_to_rss() 
         else:
             detector.observe(tick(ts, uss_bytes=value))
         ts += STEP
-    assert detector.results()["api"].leak_bytes == pytest.approx(4 * 30 * MB, rel=0.2)
+    assert leaked_after_warmup(4) <= detector.results()["api"].leak_bytes <= 4 * 30 * MB * 1.1
 
     for _ in range(int(HOUR / STEP)):
         out = by_metric(detector.observe(tick(ts, rss_bytes=next(values) + 50 * MB)))
@@ -143,7 +154,7 @@ def test_uss_missing_for_a_few_ticks_is_a_gap_and_for_long_a_fall_back_to_rss() 
 
 
 def test_a_target_that_is_down_keeps_its_history() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking()
     ts = run(detector, values, hours=3)
     before = detector.results()["api"]
@@ -163,7 +174,7 @@ def test_a_target_that_is_down_keeps_its_history() -> None:
 
 
 def test_a_gap_without_samples_is_not_a_reset() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking()
     ts = run(detector, values, hours=3)
     for _ in range(int(2 * HOUR / STEP)):  # two hours of nothing at all
@@ -174,11 +185,11 @@ def test_a_gap_without_samples_is_not_a_reset() -> None:
 
     result = detector.results()["api"]
     assert result.restarts == 0
-    assert result.leak_bytes == pytest.approx(6 * 30 * MB, rel=0.2)
+    assert leaked_after_warmup(6) <= result.leak_bytes <= 6 * 30 * MB * 1.1
 
 
 def test_several_samples_of_a_target_in_one_call_are_all_folded_in_time_order() -> None:
-    one_by_one, batched = TrendDetector(), TrendDetector()
+    one_by_one, batched = TrendDetector(QUICK), TrendDetector(QUICK)
     source = leaking()
     values = [next(source) for _ in range(int(3 * HOUR / STEP))]
     for i, value in enumerate(values):
@@ -191,7 +202,7 @@ def test_several_samples_of_a_target_in_one_call_are_all_folded_in_time_order() 
 
 
 def test_bad_values_never_raise_and_leave_the_history_alone() -> None:
-    detector = TrendDetector()
+    detector = TrendDetector(QUICK)
     values = leaking()
     ts = run(detector, values, hours=3)
     before = detector.results()["api"]
@@ -208,13 +219,15 @@ def test_bad_values_never_raise_and_leave_the_history_alone() -> None:
 def test_params_are_checked_with_a_message_naming_the_field() -> None:
     with pytest.raises(ValueError, match="min_span_seconds"):
         TrendParams(min_span_seconds=-1)
-    with pytest.raises(ValueError, match="floor_window_seconds"):
-        TrendParams(bucket_seconds=600, floor_window_seconds=300)
+    with pytest.raises(ValueError, match="segment_seconds"):
+        TrendParams(bucket_seconds=600, segment_seconds=900)
     with pytest.raises(ValueError, match="history_seconds"):
         TrendParams(history_seconds=HOUR)
-    with pytest.raises(ValueError, match="max_points"):
-        TrendParams(max_points=2)
+    with pytest.raises(ValueError, match="spread_parts"):
+        TrendParams(spread_parts=1)
     assert TrendDetector(TrendParams(min_span_seconds=2 * HOUR)).params.min_span_seconds == 7200
+    with pytest.raises(ValueError, match="sensitivity"):
+        params_for("paranoid")
 
 
 # -- the shared labelled traces (docs/observations.md), when present ----------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ MIB = 2**20
 STEP = 0.25
 
 
-def run(shape: list[float], *, seed: int = 1, noise: float = 0.2 * MIB) -> ShortRunHistory:
+def run(shape: Sequence[float], *, seed: int = 1, noise: float = 0.2 * MIB) -> ShortRunHistory:
     rng = random.Random(seed)
     history = ShortRunHistory(width=STEP)
     for i, value in enumerate(shape):
