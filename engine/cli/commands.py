@@ -13,15 +13,17 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.limits import FLUSH_TIMEOUT, SILENCE_DURATION, TIME, Range
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
-from memalert.engine.core.units import format_duration, parse_duration, rfc3339
+from memalert.engine.core.units import format_duration, parse_duration, parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from memalert.engine.store.records import SilenceRecord, StoredAlert, StoreStatus
     from memalert.engine.store.state import StateStore
 
@@ -40,26 +42,29 @@ def _print_error(line: str) -> None:
 # -- argument types ----------------------------------------------------------------
 
 
-def _duration(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
-    return seconds
+def _duration(limits: Range) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        problem = limits.problem(seconds)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{text!r}: the duration {problem}")
+        return seconds
+
+    return parse
 
 
 def _time(text: str) -> float:
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time with a time zone, such as 2026-12-01T00:00:00Z"
-        )
-    return moment.timestamp()
+        moment = parse_rfc3339(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    problem = TIME.problem(moment)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: the time {problem}")
+    return moment
 
 
 def _matcher(text: str) -> tuple[str, str]:
@@ -94,7 +99,7 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _state_argument(run)
     run.add_argument(
         "--flush-timeout",
-        type=_duration,
+        type=_duration(FLUSH_TIMEOUT),
         default=10.0,
         metavar="D",
         help="on SIGTERM, keep delivering queued notifications this long (default 10s)",
@@ -136,7 +141,7 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "target, rule and severity",
     )
     until = add.add_mutually_exclusive_group(required=True)
-    until.add_argument("--duration", type=_duration, metavar="D", help="e.g. 2h")
+    until.add_argument("--duration", type=_duration(SILENCE_DURATION), metavar="D", help="e.g. 2h")
     until.add_argument("--until", type=_time, metavar="RFC3339", help="end time")
     add.add_argument("--starts", type=_time, metavar="RFC3339", help="start time (default: now)")
     add.add_argument("--comment", default="", help="why")

@@ -121,7 +121,7 @@ class Daemon:
                 if received in STOP_SIGNALS:
                     break
                 log.info("SIGHUP: reloading %s", ", ".join(map(str, self._engine.paths)))
-                self._engine.reload()
+                self._reload()
             log.info(
                 "%s: stopping; delivering queued notifications for up to %s",
                 signal.Signals(received).name,
@@ -143,6 +143,15 @@ class Daemon:
                 self._engine.store.path,
             )
         return EXIT_OK
+
+    def _reload(self) -> None:
+        """A reload never ends the daemon: whatever fails, the rules in use stay."""
+        try:
+            self._engine.reload()
+        except Exception as exc:  # noqa: BLE001 - the engine reports rule errors itself
+            log.error(
+                "reload failed: %s; keeping the rules in use", mask(f"{type(exc).__name__}: {exc}")
+            )
 
     def _start_otlp(self) -> OtlpExport | None:
         # Imported here: the OTLP extra is optional and heavy.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.limits import RECORD_DURATION
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, parse_duration
 from memalert.engine.live.parts import default_targets
@@ -207,6 +208,9 @@ def run_record(
             seconds = parse_duration(duration)
         except ValueError as exc:
             raise RecordError(f"--duration: {exc}") from None
+        problem = RECORD_DURATION.problem(seconds)
+        if problem is not None:
+            raise RecordError(f"--duration: {duration!r} {problem}")
     ruleset = load_rules(rules, env=env)
     targets = ruleset.targets or default_targets()
     progress_stream = stderr if stderr is not None else sys.stderr
