@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.errors import EXIT_FAILED, EXIT_OK
 from memalert.engine.core.limits import FLUSH_TIMEOUT, SILENCE_DURATION, TIME, Range
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
 from memalert.engine.core.units import format_duration, parse_duration, parse_rfc3339, rfc3339
@@ -204,7 +205,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         known = ", ".join(sorted({*configs, CONSOLE_NOTIFIER}))
         where = " in " + ", ".join(args.rules) if args.rules else " (give the rule files)"
         _print_error(f"error: no notifier named {name!r}{where}; configured: {known}")
-        return 1
+        return EXIT_FAILED
     # Only the notifier under test is built: another's unset ${VAR} is not this test's failure.
     only = {name: configs[name]} if name in configs else {}
     notifier = build_notifiers(only, env=os.environ)[name]
@@ -213,9 +214,9 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         _print(f"{'ok' if url.ok else 'FAILED'}  {url.url}  {url.detail}".rstrip())
     if result.ok:
         _print(f"delivered through {name!r}")
-        return 0
+        return EXIT_OK
     _print_error(f"error: notifier {name!r} failed{' (partly)' if result.partial else ''}")
-    return 1
+    return EXIT_FAILED
 
 
 # -- silences and status ---------------------------------------------------------------
@@ -242,7 +243,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
             author=author,
         )
     _print(silence_id)
-    return 0
+    return EXIT_OK
 
 
 def cmd_silence_list(args: argparse.Namespace) -> int:
@@ -251,12 +252,12 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         records = store.list_silences(now, include_expired=args.all)
     if args.format == "json":
         _print(json.dumps([_silence_json(r, now) for r in records], indent=2))
-        return 0
+        return EXIT_OK
     if not records:
         _print("no silences")
     for record in records:
         _print(_silence_line(record, now))
-    return 0
+    return EXIT_OK
 
 
 def cmd_silence_expire(args: argparse.Namespace) -> int:
@@ -264,9 +265,9 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
         expired = store.expire_silence(args.id, time.time())
     if not expired:
         _print_error(f"error: no silence {args.id!r} is in force")
-        return 1
+        return EXIT_FAILED
     _print(f"expired {args.id}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -278,7 +279,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for line in _status_lines(status, now):
             _print(line)
-    return 0
+    return EXIT_OK
 
 
 def _user() -> str:

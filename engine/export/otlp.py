@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.errors import SetupError
 from memalert.engine.export.exposition import Family, family_specs, metric_families
 from memalert.engine.live.snapshot import EngineSnapshot, SnapshotSource
 
@@ -57,7 +57,7 @@ OTEL_NAMES: Mapping[str, tuple[str, str]] = {
 EXTRA_HINT = "pip install 'memalert[otlp]'"
 
 
-class MissingExtraError(MemalertError, ImportError):
+class MissingExtraError(SetupError, ImportError):
     """OTLP export was asked for but the optional extra is not installed."""
 
 

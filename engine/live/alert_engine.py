@@ -305,7 +305,7 @@ class AlertEngine:
                 else None
             )
         except RuleFileError as exc:
-            return self._reload_failed(exc.diagnostics)
+            return self._reload_failed(list(exc.diagnostics))
         except NotifierError as exc:
             return self._reload_failed(notifier_diagnostics(exc, ruleset))
         if self._scheduler is not None:

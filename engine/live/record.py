@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.errors import EXIT_OK, MemalertError
 from memalert.engine.core.limits import RECORD_DURATION
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, parse_duration
@@ -232,4 +232,4 @@ def run_record(
             on_tick=terminal.on_tick,
         )
     terminal.finish(result, out)
-    return 0
+    return EXIT_OK

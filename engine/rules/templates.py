@@ -59,6 +59,8 @@ TEMPLATE_VARIABLES: frozenset[str] = frozenset(
 # Names Jinja defines inside loops, macros and call blocks.
 _JINJA_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs"})
 _MAX_PROBLEM = 200
+_TOO_LONG = f"a template longer than {MAX_SOURCE} characters ({{}})"
+_TOO_DEEP = "a template nested too deeply"
 
 
 def _none_as_na(format_number: Callable[[float], str]) -> Callable[[float | None], str]:
@@ -95,11 +97,15 @@ def template_errors(source: str, extra_vars: Iterable[str] = ()) -> list[str]:
 @functools.lru_cache(maxsize=1024)
 def _template_errors(source: str, extra_vars: frozenset[str]) -> tuple[str, ...]:
     # Cached: rule files often repeat one summary over many rules.
+    if len(source) > MAX_SOURCE:
+        return (_TOO_LONG.format(len(source)),)
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
         return (f"template syntax error on line {exc.lineno}: {exc.message}",)
-    errors = _source_problems(source, tree)
+    except RecursionError:  # Jinja's parser recurses once per nesting level
+        return (_TOO_DEEP,)
+    errors = _source_problems(tree)
     filters: set[str] = set()
     tests: set[str] = set()
     loaded: set[str] = set()
@@ -137,10 +143,8 @@ _INT_ARGUMENTS = {
 }
 
 
-def _source_problems(source: str, tree: nodes.Template) -> list[str]:
+def _source_problems(tree: nodes.Template) -> list[str]:
     """What the bounds refuse that is visible before rendering: tags, filters, calls, constants."""
-    if len(source) > MAX_SOURCE:
-        return [f"a template longer than {MAX_SOURCE} characters ({len(source)})"]
     problems: list[str] = []
     for node in tree.find_all((nodes.Filter, nodes.Call, nodes.For, nodes.Mod, *REFUSED_TAGS)):
         if isinstance(node, REFUSED_TAGS):
@@ -208,12 +212,16 @@ def _did_you_mean(name: str, choices: Iterable[str]) -> str:
 @functools.lru_cache(maxsize=1024)
 def _compiled(source: str) -> Template | str:
     """The compiled template, or why it cannot compile (cached too: render is hot)."""
+    if len(source) > MAX_SOURCE:  # not checked by `check`: a summary from the Python API
+        return _TOO_LONG.format(len(source))
     try:
         template = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: {exc.message}"
     except TemplateError as exc:  # refused while compiling: a recursive loop
         return exc.message or type(exc).__name__
+    except RecursionError:
+        return _TOO_DEEP
     # Jinja layers a template's globals over the environment's in a ChainMap and
     # flattens it twice per render: more than half of a short summary's time.
     # The environment never changes after it is made, so one flat copy is the same.

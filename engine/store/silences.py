@@ -23,8 +23,6 @@ _SELECT = "SELECT id, matchers, starts, ends, comment, author, created_at, expir
 class InvalidSilenceError(MemalertError, ValueError):
     """A silence that cannot be added (no matchers, ends before it starts, ...)."""
 
-    exit_code = 2
-
 
 def check(matchers: Mapping[str, str], starts: float, ends: float, now: float) -> None:
     if not matchers:

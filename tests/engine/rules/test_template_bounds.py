@@ -76,6 +76,8 @@ HOSTILE = {
     "long-output": "{% for i in range(999) %}{{ 'y' * 99 }}{% endfor %}",
     "include": "{% include 'other' %}",
     "error-quoting-the-value": "{{ ('ab' * 4000) | bytes }}",
+    "deep-parentheses": "{{ " + "(" * 1500 + "1" + ")" * 1500 + " }}",
+    "deep-tags": "{% if 1 %}" * 300 + "{% endif %}" * 300,
 }
 
 
@@ -112,6 +114,7 @@ def test_hostile_templates_are_refused_or_stop_within_bounds(source: str) -> Non
         pytest.param(HOSTILE["recursive-loop"], "recursive loops are not available"),
         pytest.param(HOSTILE["include"], "{% include %} is not available"),
         pytest.param("x" * 5000, "a template longer than 4096 characters"),
+        pytest.param(HOSTILE["deep-parentheses"], "a template nested too deeply"),
     ],
 )
 def test_check_refuses_what_the_source_shows(source: str, problem: str) -> None:
