@@ -7,6 +7,8 @@ exit 1 for `check` and `run` but 2 for `dry-run`, `test`, `record` and
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,16 @@ from memalert.engine.store.state import StateStoreError
 from memalert.notifiers.base import NotifierError
 
 INVALID = "version: 1\nrules:\n  - name: r\n    metric: rss_bytez\n    above: {warning: 1MiB}\n"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """`run` adds its log handler to the root logger, on a stream pytest closes afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
