@@ -84,7 +84,7 @@ def _base() -> dict[str, Any]:
         ],
         "silences": [
             {
-                "match": {"rule": "nothing-*"},
+                "match": {"rule": "rss", "severity": "critical"},
                 "starts": "2026-01-01T00:00:00Z",
                 "ends": "2026-01-02T00:00:00Z",
             }
