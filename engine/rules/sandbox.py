@@ -17,7 +17,8 @@ A summary renders on the daemon's tick and in the replay, so every render here
 - an allow-list of filters, globals and methods; everything else is refused,
   by `memalert check` where it can be seen in the source.
 
-`bounded_render` stops a result longer than MAX_OUTPUT while it is produced.
+`bounded_render` renders within a fresh budget and refuses a result longer
+than MAX_OUTPUT.
 """
 
 from __future__ import annotations

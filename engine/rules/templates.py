@@ -2,8 +2,8 @@
 
 Summaries are written by the people who own the rule file, but they are still
 rendered inside the daemon thousands of times per tick, so the environment is
-sandboxed and immutable, bounds the operators that can allocate without limit,
-and caches compiled templates. `render` never raises: a notification with a
+sandboxed, immutable and bounded in time and size (memalert.engine.rules.sandbox),
+and compiled templates are cached. `render` never raises: a notification with a
 broken template still goes out, saying what failed and the essentials.
 """
 
