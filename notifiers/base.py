@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.errors import EXIT_FAILED, Diagnostic, MemalertError
 from memalert.engine.core.secrets import MASK, mask, secret_spans
 
 if TYPE_CHECKING:
@@ -34,25 +34,20 @@ class NotifierError(MemalertError, ValueError):
 
     A configuration error, not a delivery failure: retrying cannot fix it, so it
     is raised at build time (start-up, reload, `notify-test`) rather than
-    returned. `problems` holds one line per problem when several are reported.
+    returned. `diagnostics` holds every problem, at its notifier's entry when known.
     """
 
-    exit_code = 1
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(self.problems))
+    exit_code = EXIT_FAILED
 
     @classmethod
     def about(
         cls, notifier: str, message: str, *, position: Position | None = None
     ) -> NotifierError:
-        where = f"{position.file}:{position.line}:{position.col}: " if position else ""
-        return cls([f"{where}notifier {notifier!r}: {message}"])
+        return cls([Diagnostic.at(position, f"notifier {notifier!r}: {message}")])
 
     @classmethod
     def combine(cls, errors: Sequence[NotifierError]) -> NotifierError:
-        return cls([problem for error in errors for problem in error.problems])
+        return cls([diagnostic for error in errors for diagnostic in error.diagnostics])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,5 +1,6 @@
-"""The `memalert` command line: argument parsing, commands, the daemon's process wrapper
-and exit codes.
+"""The `memalert` command line: argument parsing, commands, the daemon's process wrapper.
+
+Exit codes come from the error classes (memalert.engine.core.errors).
 
 The top layer: nothing imports it.
 

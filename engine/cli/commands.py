@@ -13,17 +13,26 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.routing import Notification
 from memalert.engine.alerting.views import silence_view
+from memalert.engine.core.errors import EXIT_FAILED, EXIT_OK
+from memalert.engine.core.limits import (
+    FLUSH_TIMEOUT,
+    POSITIVE_DURATION,
+    SILENCE_DURATION,
+    TIME,
+    Range,
+)
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
-from memalert.engine.core.units import format_duration, parse_duration, rfc3339
+from memalert.engine.core.units import format_duration, parse_duration, parse_rfc3339, rfc3339
 from memalert.engine.rules.templates import format_value
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from memalert.engine.store.records import SilenceRecord, StoredAlert, StoreStatus
     from memalert.engine.store.state import StateStore
 
@@ -42,26 +51,33 @@ def _print_error(line: str) -> None:
 # -- argument types ----------------------------------------------------------------
 
 
-def positive_duration(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
-    return seconds
+def duration_within(limits: Range) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        problem = limits.problem(seconds)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{text!r}: the duration {problem}")
+        return seconds
+
+    return parse
+
+
+# A relay's windows and waits, an export's intervals.
+positive_duration = duration_within(POSITIVE_DURATION)
 
 
 def _time(text: str) -> float:
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time with a time zone, such as 2026-12-01T00:00:00Z"
-        )
-    return moment.timestamp()
+        moment = parse_rfc3339(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    problem = TIME.problem(moment)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: the time {problem}")
+    return moment
 
 
 def _matcher(text: str) -> tuple[str, str]:
@@ -96,7 +112,7 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _state_argument(run)
     run.add_argument(
         "--flush-timeout",
-        type=positive_duration,
+        type=duration_within(FLUSH_TIMEOUT),
         default=10.0,
         metavar="D",
         help="on SIGTERM, keep delivering queued notifications this long (default 10s)",
@@ -138,7 +154,9 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "target, rule and severity",
     )
     until = add.add_mutually_exclusive_group(required=True)
-    until.add_argument("--duration", type=positive_duration, metavar="D", help="e.g. 2h")
+    until.add_argument(
+        "--duration", type=duration_within(SILENCE_DURATION), metavar="D", help="e.g. 2h"
+    )
     until.add_argument("--until", type=_time, metavar="RFC3339", help="end time")
     add.add_argument("--starts", type=_time, metavar="RFC3339", help="start time (default: now)")
     add.add_argument("--comment", default="", help="why")
@@ -201,7 +219,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         known = ", ".join(sorted({*configs, CONSOLE_NOTIFIER}))
         where = " in " + ", ".join(args.rules) if args.rules else " (give the rule files)"
         _print_error(f"error: no notifier named {name!r}{where}; configured: {known}")
-        return 1
+        return EXIT_FAILED
     # Only the notifier under test is built: another's unset ${VAR} is not this test's failure.
     only = {name: configs[name]} if name in configs else {}
     notifier = build_notifiers(only, env=os.environ)[name]
@@ -210,9 +228,9 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         _print(f"{'ok' if url.ok else 'FAILED'}  {url.url}  {url.detail}".rstrip())
     if result.ok:
         _print(f"delivered through {name!r}")
-        return 0
+        return EXIT_OK
     _print_error(f"error: notifier {name!r} failed{' (partly)' if result.partial else ''}")
-    return 1
+    return EXIT_FAILED
 
 
 # -- silences and status ---------------------------------------------------------------
@@ -239,7 +257,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
             author=author,
         )
     _print(silence_id)
-    return 0
+    return EXIT_OK
 
 
 def cmd_silence_list(args: argparse.Namespace) -> int:
@@ -248,12 +266,12 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         records = store.list_silences(now, include_expired=args.all)
     if args.format == "json":
         _print(json.dumps([_silence_json(r, now) for r in records], indent=2))
-        return 0
+        return EXIT_OK
     if not records:
         _print("no silences")
     for record in records:
         _print(_silence_line(record, now))
-    return 0
+    return EXIT_OK
 
 
 def cmd_silence_expire(args: argparse.Namespace) -> int:
@@ -261,9 +279,9 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
         expired = store.expire_silence(args.id, time.time())
     if not expired:
         _print_error(f"error: no silence {args.id!r} is in force")
-        return 1
+        return EXIT_FAILED
     _print(f"expired {args.id}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -275,7 +293,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for line in _status_lines(status, now):
             _print(line)
-    return 0
+    return EXIT_OK
 
 
 def _user() -> str:

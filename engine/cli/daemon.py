@@ -22,15 +22,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from memalert.engine.core.errors import Diagnostic, RuleFileError
+from memalert.engine.core.errors import EXIT_OK, MemalertError, SetupError
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration
 from memalert.engine.live.alert_engine import DEFAULT_STOP_TIMEOUT, AlertEngine
-from memalert.engine.store.state import StateStoreError
 from memalert.notifiers.base import NotifierError
 
 if TYPE_CHECKING:
     from memalert.engine.export.otlp import OtlpExport
+    from memalert.engine.http.server import ServerHandle
 
 log = logging.getLogger("memalert.daemon")
 
@@ -38,9 +38,6 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_BAD_SETUP = 2
 
 
 class MaskingFormatter(logging.Formatter):
@@ -91,22 +88,13 @@ class Daemon:
         server = None
         otlp = None
         try:
-            if self._listen is not None:
+            try:
                 # Bound before any tick: a taken port stops the start, not a running daemon.
-                from memalert.engine.http.server import serve  # noqa: PLC0415 - only with --listen
-
-                try:
-                    server = serve(self._engine, *self._listen, env=self._env)
-                except OSError as exc:
-                    host, port = self._listen
-                    log.error("not started: cannot listen on %s:%d: %s", host, port, exc)
-                    self._engine.close()
-                    return EXIT_BAD_SETUP
-            if self._otlp_endpoint is not None:
-                otlp = self._start_otlp()
-                if otlp is None:
-                    self._engine.close()
-                    return EXIT_BAD_SETUP
+                server = self._serve() if self._listen is not None else None
+                otlp = self._start_otlp() if self._otlp_endpoint is not None else None
+            except MemalertError as exc:
+                self._engine.close()
+                return refuse(exc)
             self._engine.start()
             ruleset = self._engine.ruleset
             log.info(
@@ -121,7 +109,7 @@ class Daemon:
                 if received in STOP_SIGNALS:
                     break
                 log.info("SIGHUP: reloading %s", ", ".join(map(str, self._engine.paths)))
-                self._engine.reload()
+                self._reload()
             log.info(
                 "%s: stopping; delivering queued notifications for up to %s",
                 signal.Signals(received).name,
@@ -144,18 +132,34 @@ class Daemon:
             )
         return EXIT_OK
 
-    def _start_otlp(self) -> OtlpExport | None:
+    def _reload(self) -> None:
+        """A reload never ends the daemon: whatever fails, the rules in use stay."""
+        try:
+            self._engine.reload()
+        except Exception as exc:  # noqa: BLE001 - the engine reports rule errors itself
+            log.error(
+                "reload failed: %s; keeping the rules in use", mask(f"{type(exc).__name__}: {exc}")
+            )
+
+    def _serve(self) -> ServerHandle:
+        from memalert.engine.http.server import serve  # noqa: PLC0415 - only with --listen
+
+        assert self._listen is not None
+        try:
+            return serve(self._engine, *self._listen, env=self._env)
+        except OSError as exc:
+            host, port = self._listen
+            raise SetupError(f"cannot listen on {host}:{port}: {exc}") from None
+
+    def _start_otlp(self) -> OtlpExport:
+        """Raises MissingExtraError without the OTLP extra."""
         # Imported here: the OTLP extra is optional and heavy.
-        from memalert.engine.export.otlp import MissingExtraError, OtlpConfig, start_otlp_export  # noqa: PLC0415
+        from memalert.engine.export.otlp import OtlpConfig, start_otlp_export  # noqa: PLC0415
 
         config = OtlpConfig(
             endpoint=self._otlp_endpoint or None, interval=self._engine.ruleset.interval
         )
-        try:
-            export = start_otlp_export(self._engine, config)
-        except MissingExtraError as exc:
-            log.error("not started: %s", exc)
-            return None
+        export = start_otlp_export(self._engine, config)
         log.info(
             "exporting metrics over OTLP to %s", mask(config.endpoint or "the OTEL_* endpoint")
         )
@@ -188,24 +192,24 @@ def run_daemon(
     configure_logging(log_level)
     try:
         engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
-    except RuleFileError as exc:
-        return refuse(exc.diagnostics)
-    except NotifierError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
-        log.error("not started: %d notifier error(s)", len(exc.problems))
-        return EXIT_INVALID
-    except StateStoreError as exc:
-        log.error("not started: %s", exc)
-        return exc.exit_code
+    except MemalertError as exc:
+        return refuse(exc)
     daemon = Daemon(
         engine, flush_timeout=flush_timeout, listen=listen, env=env, otlp_endpoint=otlp_endpoint
     )
     return daemon.run()
 
 
-def refuse(diagnostics: Sequence[Diagnostic]) -> int:
-    for diagnostic in diagnostics:
-        log.error("%s", diagnostic)
-    log.error("not started: %d error(s) in the rule files", len(diagnostics))
-    return EXIT_INVALID
+def refuse(exc: MemalertError) -> int:
+    """Log why the daemon does not start, one line per problem; the error's exit code."""
+    if len(exc.diagnostics) == 1 and not exc.diagnostics[0].file:
+        log.error("not started: %s", exc.diagnostics[0].message)
+    else:
+        for diagnostic in exc.diagnostics:
+            log.error("%s", diagnostic)
+        log.error("not started: %d error(s) in %s", len(exc.diagnostics), _what(exc))
+    return exc.exit_code
+
+
+def _what(exc: MemalertError) -> str:
+    return "the notifiers" if isinstance(exc, NotifierError) else "the rule files"

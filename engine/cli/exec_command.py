@@ -90,10 +90,10 @@ def cmd_exec(args: argparse.Namespace) -> int:
         interval = _interval(args.interval)
         budget = None if args.budget is None else _size("--budget", args.budget)
         report_dir = _report_dir(args.report)
-        ruleset = _ruleset(args.rules, budget, interval)
+        ruleset = _ruleset(args.rules, budget)
         resolve_command(command)
     except CommandNotRunnableError as exc:
-        print(exc, file=sys.stderr)
+        print(exc.diagnostics[0].message, file=sys.stderr)
         return exc.exit_code
     except MemalertError as exc:
         _report_error(exc)
@@ -160,7 +160,7 @@ def _report_dir(path: Path | None) -> Path | None:
     return path
 
 
-def _ruleset(paths: list[str] | None, budget: float | None, interval: float) -> RuleSet:
+def _ruleset(paths: list[str] | None, budget: float | None) -> RuleSet:
     """The given rule files, or the built-in budget and leak rules, in one rule set."""
     rules = "" if paths else _LEAK_RULE.format()
     if budget is not None:
@@ -169,7 +169,8 @@ def _ruleset(paths: list[str] | None, budget: float | None, interval: float) -> 
         files = list(paths or [])
         if rules:
             generated = Path(tmp) / "memalert-exec-builtin.yaml"
-            generated.write_text(f"version: 1\ninterval: {interval}\nrules:\n{rules}")
+            # No `interval:`: exec samples every --interval itself, finer than a daemon.
+            generated.write_text(f"version: 1\nrules:\n{rules}")
             files.append(str(generated))
         return load_rules(files, env=os.environ)
 

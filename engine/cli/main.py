@@ -11,7 +11,14 @@ from memalert.engine.cli.commands import add_daemon_commands
 from memalert.engine.cli.exec_command import add_exec_command
 from memalert.engine.cli.export_commands import add_export_commands
 from memalert.engine.cli.relay_command import add_relay_command
-from memalert.engine.core.errors import MemalertError, RuleFileError
+from memalert.engine.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Diagnostic,
+    MemalertError,
+)
 from memalert.engine.core.model import Severity
 from memalert.engine.core.release import VERSION
 from memalert.engine.replay.budget import MAX_EVALUATIONS
@@ -19,8 +26,6 @@ from memalert.engine.replay.dryrun import run_dry_run
 from memalert.engine.replay.observations import read_observations
 from memalert.engine.replay.ruletest import run_test_files
 from memalert.engine.rules.load import check_rules, load_rules
-
-EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, reported without a traceback
 
 
 def _print(line: str) -> None:
@@ -49,16 +54,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unset:
         _print_error(f"{len(unset)} warning(s): set them, or run `check --strict-env` to fail")
     _print(f"ok: {', '.join(args.rules)}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
-    try:
-        ruleset = load_rules(args.rules, env=os.environ)
-        samples = read_observations(args.observations)
-    except MemalertError as exc:
-        _report(exc)
-        return 2
+    ruleset = load_rules(args.rules, env=os.environ)
+    samples = read_observations(args.observations)
     summary = run_dry_run(
         ruleset,
         samples,
@@ -67,9 +68,10 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
         max_evaluations=args.max_evaluations,
         source=args.observations,
     )
-    if args.fail_on and summary.worst_fired is not None:
-        return 1 if summary.worst_fired >= Severity.parse(args.fail_on) else 0
-    return 0
+    fired = summary.worst_fired
+    if args.fail_on and fired is not None and fired >= Severity.parse(args.fail_on):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -105,12 +107,8 @@ def _add_max_evaluations(command: argparse.ArgumentParser) -> None:
 
 
 def _report(exc: MemalertError) -> None:
-    diagnostics = getattr(exc, "diagnostics", None)
-    if diagnostics:
-        for diagnostic in diagnostics:
-            _print_error(str(diagnostic))
-    else:
-        _print_error(f"error: {exc}")
+    for diagnostic in exc.diagnostics or [Diagnostic.at(None, type(exc).__name__)]:
+        _print_error(str(diagnostic) if diagnostic.file else f"error: {diagnostic.message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,16 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except RuleFileError as exc:
-        _report(exc)
-        return 2
-    except MemalertError as exc:
+    except MemalertError as exc:  # the exit code is the error class's (memalert.engine.core.errors)
         _report(exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0  # e.g. `memalert dry-run ... | head`
+        return EXIT_OK  # e.g. `memalert dry-run ... | head`
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         _print_error(f"memalert: internal error: {type(exc).__name__}: {exc}")
         _print_error("this is a bug; please report it with the command you ran")

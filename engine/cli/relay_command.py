@@ -28,34 +28,18 @@ def _listen(text: str) -> tuple[str, int]:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     # Imported here: apprise and the HTTP server load only for the relay.
-    from memalert.engine.cli.daemon import (  # noqa: PLC0415
-        EXIT_BAD_SETUP,
-        EXIT_INVALID,
-        STOP_SIGNALS,
-        configure_logging,
-        refuse,
-    )
-    from memalert.engine.core.errors import RuleFileError  # noqa: PLC0415
+    from memalert.engine.cli.daemon import STOP_SIGNALS, configure_logging, refuse  # noqa: PLC0415
+    from memalert.engine.core.errors import MemalertError, SetupError  # noqa: PLC0415
     from memalert.engine.relay.app import TOKEN_ENV  # noqa: PLC0415
     from memalert.engine.relay.service import Relay  # noqa: PLC0415
-    from memalert.engine.store.schema import StateStoreError  # noqa: PLC0415
-    from memalert.notifiers.base import NotifierError  # noqa: PLC0415
 
     configure_logging(args.log_level)
     try:
         relay = Relay.from_files(
             args.rules, state_path=args.state, env=os.environ, dedup_window=args.dedup_window
         )
-    except RuleFileError as exc:
-        return refuse(exc.diagnostics)
-    except NotifierError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
-        log.error("not started: %d notifier error(s)", len(exc.problems))
-        return EXIT_INVALID
-    except StateStoreError as exc:
-        log.error("not started: %s", exc)
-        return exc.exit_code
+    except MemalertError as exc:  # rule files, notifiers, the state file
+        return refuse(exc)
     host, port = args.listen
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
@@ -64,7 +48,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         except OSError as exc:
             log.error("not started: cannot listen on %s:%d: %s", host, port, exc)
             relay.stop(0)
-            return EXIT_BAD_SETUP
+            return SetupError.exit_code
         if not os.environ.get(TOKEN_ENV):
             log.warning("%s is not set: the webhook endpoints take any request", TOKEN_ENV)
         log.info("memalert relay running: state %s (pid %d)", relay.store.path, os.getpid())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import reprlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _SIZE_FACTORS: dict[str, int] = {
     "": 1,
@@ -44,6 +44,11 @@ _DURATION_FACTORS: dict[str, float] = {
 }
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ms|s|m|h|d|w)")
 _DURATION_RE = re.compile(r"^(?:[0-9]*\.?[0-9]+(?:ms|s|m|h|d|w))+$")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_SHOWN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()
+_LAST_SHOWN = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds()
 
 
 class UnitError(ValueError):
@@ -168,10 +173,25 @@ LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 def rfc3339(ts: float) -> str:
-    """Unix seconds -> `2026-11-24T09:00:15Z` (milliseconds shown only when present)."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    # Four digits of year always: strftime's %Y prints year 1 as "1" on glibc.
-    year = f"{moment.year:04d}"
-    if ts == int(ts):
-        return year + moment.strftime("-%m-%dT%H:%M:%SZ")
-    return year + moment.strftime("-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Unix seconds -> `2026-11-24T09:00:15Z` (milliseconds shown only when present).
+
+    Total: a time outside what `datetime` can show (a row stored before times
+    had a range, docs/rules.md "Ranges") shows as the nearest one it can.
+    """
+    if not _FIRST_SHOWN <= ts <= _LAST_SHOWN:  # also NaN
+        ts = _FIRST_SHOWN if ts < _FIRST_SHOWN else _LAST_SHOWN
+    moment = (_EPOCH + timedelta(seconds=ts)).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds" if ts == int(ts) else "milliseconds") + "Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """`2026-12-01T00:00:00Z` (a zone or an offset required) -> unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UnitError(
+            f"{text!r} is not an RFC 3339 time with a time zone, such as 2026-12-01T00:00:00Z"
+        )
+    return moment.timestamp()

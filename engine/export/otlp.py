@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.errors import SetupError
 from memalert.engine.core.metrics import METRICS
 from memalert.engine.export.exposition import Family, metric_families
 from memalert.engine.live.snapshot import EngineSnapshot, SnapshotSource
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 EXTRA_HINT = "pip install 'memalert[otlp]'"
 
 
-class MissingExtraError(MemalertError, ImportError):
+class MissingExtraError(SetupError, ImportError):
     """OTLP export was asked for but the optional extra is not installed."""
 
 

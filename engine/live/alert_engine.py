@@ -301,16 +301,17 @@ class AlertEngine:
                 else None
             )
         except RuleFileError as exc:
-            return self._reload_failed(exc.diagnostics)
+            return self._reload_failed(list(exc.diagnostics))
         except NotifierError as exc:
             return self._reload_failed(notifier_diagnostics(exc, ruleset))
+        if self._scheduler is not None:
+            # First: of the changes, only this can refuse a value, and then nothing has changed.
+            self._scheduler.reschedule(ruleset.interval)
         with self._tick_lock:
             self._pipeline.ruleset = ruleset
             self._use(ruleset)
         if notifiers is not None:
             self._worker.replace_notifiers(self._figures.counting(notifiers))
-        if self._scheduler is not None:
-            self._scheduler.reschedule(ruleset.interval)
         log.info(
             "reloaded %d rule(s), %d target(s) from %s",
             len(ruleset.rules),

@@ -60,11 +60,19 @@ _SUSPECTED_AT_MOST = 0.45
 
 
 class CommandNotRunnableError(MemalertError):
-    """CMD was not found or cannot be executed; the exit code is the shell's."""
+    """No command was given after `--` (a usage error, exit 2)."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class CommandNotFoundError(CommandNotRunnableError):
+    """CMD is not on PATH or not there: 127, as a shell says."""
+
+    exit_code = 127
+
+
+class CommandNotExecutableError(CommandNotRunnableError):
+    """CMD exists but cannot be executed: 126, as a shell says."""
+
+    exit_code = 126
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,13 +115,13 @@ class ExecResult:
 def resolve_command(command: Sequence[str]) -> str:
     """The executable's path, or CommandNotRunnableError with the shell's 127 / 126."""
     if not command:
-        raise CommandNotRunnableError("memalert exec: no command given after --", 2)
+        raise CommandNotRunnableError("memalert exec: no command given after --")
     name = command[0]
     path = name if os.sep in name else shutil.which(name)
     if path is None or not Path(path).exists():
-        raise CommandNotRunnableError(f"memalert exec: {name}: command not found", 127)
+        raise CommandNotFoundError(f"memalert exec: {name}: command not found")
     if Path(path).is_dir() or not os.access(path, os.X_OK):
-        raise CommandNotRunnableError(f"memalert exec: {name}: permission denied", 126)
+        raise CommandNotExecutableError(f"memalert exec: {name}: permission denied")
     return path
 
 
@@ -145,7 +153,7 @@ def run_command(
     try:
         child = subprocess.Popen([executable, *command[1:]], env=None if env is None else {**env})
     except OSError as exc:  # a race with resolve_command, or an exec format error
-        raise CommandNotRunnableError(f"memalert exec: {command[0]}: {exc.strerror}", 126) from exc
+        raise CommandNotExecutableError(f"memalert exec: {command[0]}: {exc.strerror}") from exc
     spec = TargetSpec(name=target, kind="pid", pid=child.pid, children=True)
     next_tick = result.started + interval
     with _forwarding_signals(child, result):

@@ -28,20 +28,12 @@ def self_target_name(targets: Sequence[TargetSpec]) -> str:
 
 
 def notifier_diagnostics(exc: NotifierError, ruleset: RuleSet) -> list[Diagnostic]:
-    """NotifierError lines as Diagnostics, placed at their notifier's entry when known."""
-    positions = [c.position for c in ruleset.notifiers.values() if c.position is not None]
+    """NotifierError's Diagnostics; one of no notifier entry is placed at the first file."""
     where = ruleset.files[0] if ruleset.files else "."
-    diagnostics = []
-    for problem in exc.problems:
-        found = Diagnostic(file=where, line=1, col=1, message=problem)
-        for p in positions:
-            prefix = f"{p.file}:{p.line}:{p.col}: "
-            if problem.startswith(prefix):
-                message = problem.removeprefix(prefix)
-                found = Diagnostic(file=p.file, line=p.line, col=p.col, message=message)
-                break
-        diagnostics.append(found)
-    return diagnostics
+    return [
+        d if d.file else Diagnostic(file=where, line=1, col=1, message=d.message)
+        for d in exc.diagnostics
+    ]
 
 
 class CountingNotifier:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.errors import EXIT_OK, MemalertError
+from memalert.engine.core.limits import RECORD_DURATION
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, parse_duration
 from memalert.engine.live.parts import default_targets
@@ -178,6 +179,9 @@ def run_record(
             seconds = parse_duration(duration)
         except ValueError as exc:
             raise RecordError(f"--duration: {exc}") from None
+        problem = RECORD_DURATION.problem(seconds)
+        if problem is not None:
+            raise RecordError(f"--duration: {duration!r} {problem}")
     ruleset = load_rules(rules, env=env)
     targets = ruleset.targets or default_targets()
     progress_stream = stderr if stderr is not None else sys.stderr
@@ -199,4 +203,4 @@ def run_record(
             on_tick=terminal.on_tick,
         )
     terminal.finish(result, out)
-    return 0
+    return EXIT_OK

@@ -24,7 +24,13 @@ from jsonschema.exceptions import ValidationError
 from memalert.engine.alerting.messages import describe_labels
 from memalert.engine.alerting.pipeline import Pipeline
 from memalert.engine.alerting.views import AlertView, active_alerts
-from memalert.engine.core.errors import Diagnostic, InputError, RuleFileError
+from memalert.engine.core.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Diagnostic,
+    InputError,
+    RuleFileError,
+)
 from memalert.engine.core.model import Labels, RuleSet, Sample, Severity
 from memalert.engine.core.units import UnitError, format_duration, parse_duration
 from memalert.engine.replay.budget import MAX_EVALUATIONS, describe_count, grid_points
@@ -121,7 +127,10 @@ def load_test_file(path: str | Path, *, max_evaluations: float = MAX_EVALUATIONS
     Its tests together may run at most `max_evaluations` evaluations and hold
     at most `MAX_VALUES` input values; both are checked here, before any runs.
     """
-    document = load_yaml(path)
+    try:
+        document = load_yaml(path)
+    except RuleFileError as exc:  # the shared YAML reader's error: here the file is a test file
+        raise InputError(exc.diagnostics) from None
     problems = [
         problem
         for error in _VALIDATOR.iter_errors(document.data)
@@ -131,10 +140,7 @@ def load_test_file(path: str | Path, *, max_evaluations: float = MAX_EVALUATIONS
         raise InputError(problems)
     data: dict[str, Any] = document.data
     base = Path(path).parent
-    try:
-        ruleset = load_rules([base / name for name in data["rule_files"]], env=None)
-    except RuleFileError as exc:
-        raise InputError(exc.diagnostics) from None
+    ruleset = load_rules([base / name for name in data["rule_files"]], env=None)
     evaluation_interval = _duration(
         document, ["evaluation_interval"], ruleset.interval, positive=True
     )
@@ -352,15 +358,18 @@ def run_test_files(
 ) -> int:
     """Run every test; results and the summary to `write`, bad input to `write_error`.
 
-    The exit code: 0 all passed, 1 a test failed, 2 a file could not be read.
+    The exit code: 0 all passed, 1 a test failed (or a rule file is invalid), 2 a test
+    file could not be read: the highest of the errors' codes (memalert.engine.core.errors).
     """
     passed = failed = 0
     bad_input: list[Diagnostic] = []
+    exit_code = EXIT_OK
     for path in expand_test_paths(paths):
         try:
             test_file = load_test_file(path, max_evaluations=max_evaluations)
         except (InputError, RuleFileError) as exc:
             bad_input.extend(exc.diagnostics)
+            exit_code = max(exit_code, exc.exit_code)
             continue
         for case in test_file.cases:
             failures = run_case(test_file, case)
@@ -373,6 +382,4 @@ def run_test_files(
     for diagnostic in bad_input:
         write_error(str(diagnostic))
     write(f"{passed} passed, {failed} failed")
-    if bad_input:
-        return 2
-    return 1 if failed else 0
+    return max(exit_code, EXIT_FAILED if failed else EXIT_OK)

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.limits import (
+    SECONDS_THRESHOLD,
+    SIZE,
+    SIZE_PER_HOUR,
+    Range,
+)
 from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     DetectorSettings,
@@ -110,16 +116,10 @@ class FileCompiler:
 
     # -- values ------------------------------------------------------------------
 
-    def duration(self, path: JsonPath, value: object, *, positive: bool = False) -> float | None:
+    def duration(self, path: JsonPath, value: object, limits: Range) -> float | None:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return None  # the schema reported the type
-        seconds = self._parsed(path, parse_duration, value)
-        if seconds is None:
-            return None
-        if positive and seconds <= 0:
-            self.error(path, f"{self.what(path)} must be more than 0")
-            return None
-        return seconds
+        return self._within(path, self._parsed(path, parse_duration, value), limits)
 
     def threshold(self, path: JsonPath, value: object, metric: str) -> float | None:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -127,9 +127,11 @@ class FileCompiler:
         info = SAMPLE_METRICS.get(metric)
         unit = info.unit if info is not None else Unit.BYTES
         if unit in (Unit.BYTES, Unit.BYTES_PER_HOUR):
-            return self._parsed(path, parse_size, value)
+            limits = SIZE if unit is Unit.BYTES else SIZE_PER_HOUR
+            return self._within(path, self._parsed(path, parse_size, value), limits)
         if unit is Unit.SECONDS:
-            return self._parsed(path, parse_duration, value)
+            seconds = self._parsed(path, parse_duration, value)
+            return self._within(path, seconds, SECONDS_THRESHOLD)
         return self._plain_number(path, value, metric, unit)
 
     def _parsed(
@@ -140,6 +142,13 @@ class FileCompiler:
         except UnitError as exc:
             self.error(path, f"{self.what(path)}: {exc}")
             return None
+
+    def _within(self, path: JsonPath, number: float | None, limits: Range) -> float | None:
+        problem = None if number is None else limits.problem(number)
+        if problem is not None:
+            self.error(path, f"{self.what(path)} {problem} (docs/rules.md, Ranges)")
+            return None
+        return number
 
     def _plain_number(self, path: JsonPath, value: object, metric: str, unit: Unit) -> float | None:
         bounds = {Unit.RATIO: (0.0, 1.0), Unit.PERCENT: (0.0, 100.0)}.get(unit)

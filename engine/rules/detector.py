@@ -23,6 +23,7 @@ import difflib
 import math
 from typing import TYPE_CHECKING
 
+from memalert.engine.core.limits import Range
 from memalert.engine.core.model import DetectorSettings
 from memalert.engine.core.units import UnitError, format_bytes, format_duration, parse_size
 from memalert.engine.trend.params import PARAMETERS, PRESETS, ParamSpec, params_for
@@ -40,6 +41,8 @@ def rule_key(name: str) -> str:
         return name.removesuffix(_RATE_SUFFIX) + "_per_hour"
     return name.removesuffix("_seconds")
 
+
+ANY_DURATION = Range(float("-inf"), float("inf"), "a duration")
 
 # Rule-file key -> TrendParams field.
 KNOBS: dict[str, str] = {rule_key(name): name for name in PARAMETERS}
@@ -87,8 +90,8 @@ def compile_detector(c: FileCompiler, path: JsonPath, value: object) -> Detector
 
 def _knob_value(c: FileCompiler, at: JsonPath, raw: object, spec: ParamSpec) -> float | None:
     if spec.kind == "duration":
-        seconds = c.duration(at, raw)
-        number = seconds
+        # The knob's own range is checked below, with its own message.
+        number = c.duration(at, raw, ANY_DURATION)
     elif spec.kind == "size":
         try:
             number = parse_size(raw)

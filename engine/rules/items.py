@@ -13,14 +13,14 @@ import hashlib
 import json
 import logging
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from memalert.engine.core.limits import HOLD, TIME
 from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
 from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
-from memalert.engine.core.units import format_bytes, parse_decimal
+from memalert.engine.core.units import format_bytes, parse_decimal, parse_rfc3339
 from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
@@ -69,8 +69,8 @@ def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
         for problem in template_errors(summary, extra_vars=labels):
             c.error((*path, "summary"), f"{c.what((*path, 'summary'))}: {problem}")
     notify = c.names((*path, "notify"), item.get("notify")) if "notify" in item else None
-    for_seconds = c.duration((*path, "for"), item.get("for", 0))
-    keep_firing = c.duration((*path, "keep_firing_for"), item.get("keep_firing_for", 0))
+    for_seconds = c.duration((*path, "for"), item.get("for", 0), HOLD)
+    keep_firing = c.duration((*path, "keep_firing_for"), item.get("keep_firing_for", 0), HOLD)
     if c.item_ok() and for_seconds is not None and keep_firing is not None and thresholds:
         c.out.rules.append(
             Rule(
@@ -338,14 +338,12 @@ def _time(c: FileCompiler, path: JsonPath, value: object) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        c.error(
-            path,
-            f"{c.what(path)}: {value!r} is not an RFC 3339 time with a time zone, "
-            "such as 2026-12-01T00:00:00Z",
-        )
+        moment = parse_rfc3339(value)
+    except ValueError as exc:
+        c.error(path, f"{c.what(path)}: {exc}")
         return None
-    return moment.timestamp()
+    problem = TIME.problem(moment)
+    if problem is not None:
+        c.error(path, f"{c.what(path)} {problem} (docs/rules.md, Ranges)")
+        return None
+    return moment

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic, RuleFileError
+from memalert.engine.core.limits import INTERVAL, REPEAT_INTERVAL
 from memalert.engine.core.model import (
     CONSOLE_NOTIFIER,
     DEFAULT_INTERVAL,
@@ -153,10 +154,10 @@ def compile_file(
     c = FileCompiler(doc, frozenset(tuple(p[:2]) for p in schema_error_paths), env)
     data = doc.data if isinstance(doc.data, dict) else {}
     if "interval" in data:
-        c.out.interval = c.duration(("interval",), data["interval"], positive=True)
+        c.out.interval = c.duration(("interval",), data["interval"], INTERVAL)
     if "repeat_interval" in data:
         c.out.repeat_interval = c.duration(
-            ("repeat_interval",), data["repeat_interval"], positive=True
+            ("repeat_interval",), data["repeat_interval"], REPEAT_INTERVAL
         )
     if "detector" in data:
         c.out.detector = compile_detector(c, ("detector",), data["detector"])

@@ -2,8 +2,8 @@
 
 Summaries are written by the people who own the rule file, but they are still
 rendered inside the daemon thousands of times per tick, so the environment is
-sandboxed and immutable, bounds the operators that can allocate without limit,
-and caches compiled templates. `render` never raises: a notification with a
+sandboxed, immutable and bounded in time and size (memalert.engine.rules.sandbox),
+and compiled templates are cached. `render` never raises: a notification with a
 broken template still goes out, saying what failed and the essentials.
 """
 
@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import difflib
 import functools
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2.filters import FILTERS
 
 from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.units import format_bytes, format_duration, format_percent
+from memalert.engine.rules.sandbox import (
+    MAX_DIGITS,
+    MAX_SOURCE,
+    MAX_VALUE,
+    MAX_WIDTH,
+    REFUSED_FILTERS,
+    REFUSED_TAGS,
+    SAFE_METHODS,
+    bounded_render,
+    make_environment,
+    printf_problem,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from jinja2.runtime import Context
 
 TEMPLATE_VARIABLES: frozenset[str] = frozenset(
     {
@@ -49,8 +58,9 @@ TEMPLATE_VARIABLES: frozenset[str] = frozenset(
 
 # Names Jinja defines inside loops, macros and call blocks.
 _JINJA_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs"})
-_MAX_REPEAT = 10_000
-_MAX_POWER_BITS = 10_000
+_MAX_PROBLEM = 200
+_TOO_LONG = f"a template longer than {MAX_SOURCE} characters ({{}})"
+_TOO_DEEP = "a template nested too deeply"
 
 
 def _none_as_na(format_number: Callable[[float], str]) -> Callable[[float | None], str]:
@@ -62,14 +72,6 @@ def _none_as_na(format_number: Callable[[float], str]) -> Callable[[float | None
     return apply
 
 
-def _power_bits(base: object, exponent: object) -> float:
-    """About how many bits `base ** exponent` takes (0 when it cannot grow large)."""
-    numbers = (int, float)
-    if not isinstance(base, numbers) or not isinstance(exponent, numbers) or abs(base) <= 1:
-        return 0.0
-    return float(exponent) * math.log2(abs(base))
-
-
 def _number(value: float | None, digits: int | None = None) -> str:
     """`1500` -> `1500`; with `digits`, that many decimals: `number(1)` -> `12.3`."""
     if value is None:
@@ -77,32 +79,14 @@ def _number(value: float | None, digits: int | None = None) -> str:
     return f"{float(value):g}" if digits is None else f"{float(value):.{digits}f}"
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    """Refuses `'x' * 10**9`-style expressions that would exhaust memory mid-tick."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**" and _power_bits(left, right) > _MAX_POWER_BITS:
-            raise SecurityError("a power too large to compute")
-        if operator_name == "*":
-            for count, other in ((left, right), (right, left)):
-                repeats = isinstance(count, int) and isinstance(other, str | list | tuple)
-                if repeats and count * len(other) > _MAX_REPEAT:
-                    raise SecurityError("repetition is too long")
-        return super().call_binop(context, operator_name, left, right)
-
-
-def _make_environment() -> _Environment:
-    env = _Environment(autoescape=False, undefined=StrictUndefined)
-    env.filters["bytes"] = _none_as_na(format_bytes)
-    env.filters["percent"] = _none_as_na(format_percent)
-    env.filters["duration"] = _none_as_na(format_duration)
-    env.filters["number"] = _number
-    return env
-
-
-_ENV = _make_environment()
+_ENV = make_environment(
+    {
+        "bytes": _none_as_na(format_bytes),
+        "percent": _none_as_na(format_percent),
+        "duration": _none_as_na(format_duration),
+        "number": _number,
+    }
+)
 
 
 def parse_template(source: str) -> nodes.Template:
@@ -123,10 +107,15 @@ def template_errors(source: str, extra_vars: Iterable[str] = ()) -> list[str]:
 @functools.lru_cache(maxsize=1024)
 def _template_errors(source: str, extra_vars: frozenset[str]) -> tuple[str, ...]:
     # Cached: rule files often repeat one summary over many rules.
+    if len(source) > MAX_SOURCE:
+        return (_TOO_LONG.format(len(source)),)
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
         return (f"template syntax error on line {exc.lineno}: {exc.message}",)
+    except RecursionError:  # Jinja's parser recurses once per nesting level
+        return (_TOO_DEEP,)
+    errors = _source_problems(tree)
     filters: set[str] = set()
     tests: set[str] = set()
     loaded: set[str] = set()
@@ -143,17 +132,86 @@ def _template_errors(source: str, extra_vars: frozenset[str]) -> tuple[str, ...]
             (loaded if node.ctx == "load" else declared).add(node.name)
         elif isinstance(node, nodes.Macro):
             declared.add(node.name)
-    errors: list[str] = []
     for kind, used, known in (("filter", filters, _ENV.filters), ("test", tests, _ENV.tests)):
         errors.extend(
             f"unknown template {kind} {name!r}{_did_you_mean(name, known)}"
-            for name in sorted(used - set(known))
+            for name in sorted(used - set(known) - REFUSED_FILTERS)
         )
     errors.extend(
         f"unknown template variable {name!r}{_did_you_mean(name, declared)}"
         for name in sorted(loaded - declared)
     )
     return tuple(errors)
+
+
+# -- what the bounds refuse that `check` can see in the source ------------------------
+
+_INT_ARGUMENTS = {
+    "center": ("width", MAX_WIDTH),
+    "indent": ("width", MAX_WIDTH),
+    "number": ("digits", MAX_DIGITS),
+}
+
+
+def _source_problems(tree: nodes.Template) -> list[str]:
+    """What the bounds refuse that is visible before rendering: tags, filters, calls, constants."""
+    problems: list[str] = []
+    for node in tree.find_all((nodes.Filter, nodes.Call, nodes.For, nodes.Mod, *REFUSED_TAGS)):
+        if isinstance(node, REFUSED_TAGS):
+            tag = type(node).__name__.lower().replace("fromimport", "from")
+            problems.append(f"line {node.lineno}: {{% {tag} %}} is not available in summaries")
+        elif isinstance(node, nodes.For):
+            if node.recursive:
+                problems.append(
+                    f"line {node.lineno}: recursive loops are not available in summaries"
+                )
+        elif isinstance(node, nodes.Filter):
+            problems.extend(_filter_problems(node))
+        elif isinstance(node, nodes.Call):
+            problems.extend(_call_problems(node))
+        elif isinstance(node, nodes.Mod) and _is_text(node.left):
+            problem = printf_problem(str(node.left.as_const()))
+            problems.extend([] if problem is None else [f"line {node.lineno}: {problem}"])
+    return problems
+
+
+def _filter_problems(node: nodes.Filter) -> list[str]:
+    if node.name in REFUSED_FILTERS:
+        why = "it can make text without bound"
+        return [f"line {node.lineno}: template filter {node.name!r} is not available ({why})"]
+    if node.name == "format" and isinstance(node.node, nodes.Const):
+        problem = printf_problem(str(node.node.value))
+        return [] if problem is None else [f"line {node.lineno}: {problem}"]
+    if node.name not in _INT_ARGUMENTS:
+        return []
+    name, high = _INT_ARGUMENTS[node.name]
+    given = [kw.value for kw in node.kwargs if kw.key == name] or node.args[:1]
+    value = given[0].value if given and isinstance(given[0], nodes.Const) else None
+    if isinstance(value, int) and not 0 <= value <= high:
+        return [f"line {node.lineno}: {node.name} {name} {value} is out of range (0 to {high})"]
+    return []
+
+
+def _is_text(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Const) and isinstance(node.value, str)
+
+
+def _call_problems(node: nodes.Call) -> list[str]:
+    if isinstance(node.node, nodes.Getattr) and node.node.attr not in SAFE_METHODS:
+        hint = " (use the filter)" if node.node.attr in FILTERS else ""
+        return [f"line {node.lineno}: calling .{node.node.attr}() is not available{hint}"]
+    if isinstance(node.node, nodes.Name) and node.node.name == "range":
+        bounds = [arg.value for arg in node.args if isinstance(arg, nodes.Const)]
+        if len(bounds) == len(node.args) and all(isinstance(b, int) for b in bounds):
+            try:
+                count = len(range(*bounds))
+            except OverflowError:
+                count = MAX_VALUE + 1
+            except (TypeError, ValueError):
+                return []
+            if count > MAX_VALUE:
+                return [f"line {node.lineno}: a range of more than {MAX_VALUE} numbers"]
+    return []
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -164,10 +222,16 @@ def _did_you_mean(name: str, choices: Iterable[str]) -> str:
 @functools.lru_cache(maxsize=1024)
 def _compiled(source: str) -> Template | str:
     """The compiled template, or why it cannot compile (cached too: render is hot)."""
+    if len(source) > MAX_SOURCE:  # not checked by `check`: a summary from the Python API
+        return _TOO_LONG.format(len(source))
     try:
         template = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: {exc.message}"
+    except TemplateError as exc:  # refused while compiling: a recursive loop
+        return exc.message or type(exc).__name__
+    except RecursionError:
+        return _TOO_DEEP
     # Jinja layers a template's globals over the environment's in a ChainMap and
     # flattens it twice per render: more than half of a short summary's time.
     # The environment never changes after it is made, so one flat copy is the same.
@@ -182,13 +246,15 @@ def render(source: str, context: Mapping[str, object], *, field: str = "summary"
         problem = template
     else:
         try:
-            return template.render(context)
+            return bounded_render(template, context)
         except TemplateError as exc:
             problem = exc.message or type(exc).__name__
         # A template may fail in many more ways (a filter given text, a division
         # by zero); a broken template must never drop a notification.
         except Exception as exc:  # noqa: BLE001
             problem = f"{type(exc).__name__}: {exc}"
+    if len(problem) > _MAX_PROBLEM:  # an exception may quote a whole (long) value
+        problem = problem[: _MAX_PROBLEM - 3] + "..."
     return f"[template error in {field}: {problem}] {_essentials(context)}"
 
 

@@ -34,8 +34,6 @@ _OWNER_ONLY = 0o600
 class StateStoreError(MemalertError, RuntimeError):
     """The state file cannot be used; the message names the file and what to do."""
 
-    exit_code = 2
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Migration:

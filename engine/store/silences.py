@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from memalert.engine.core.errors import MemalertError
+from memalert.engine.core.limits import TIME
 from memalert.engine.core.model import Matcher, Silence
 from memalert.engine.store.codec import PayloadError, decode_labels, encode_labels
 from memalert.engine.store.records import SilenceRecord
@@ -22,16 +23,18 @@ _SELECT = "SELECT id, matchers, starts, ends, comment, author, created_at, expir
 class InvalidSilenceError(MemalertError, ValueError):
     """A silence that cannot be added (no matchers, ends before it starts, ...)."""
 
-    exit_code = 2
-
 
 def check(matchers: Mapping[str, str], starts: float, ends: float, now: float) -> None:
     if not matchers:
         raise InvalidSilenceError("a silence needs at least one matcher (label=pattern)")
-    if ends <= starts:
+    if not ends > starts:  # NaN too
         raise InvalidSilenceError(f"a silence must end after it starts ({ends} <= {starts})")
     if ends <= now:
         raise InvalidSilenceError("a silence must end in the future")
+    for what, moment in (("start", starts), ("end", ends)):
+        problem = TIME.problem(moment)
+        if problem is not None:  # also NaN; rfc3339 shows only these
+            raise InvalidSilenceError(f"a silence's {what} {problem}")
 
 
 def insert(

@@ -249,7 +249,7 @@ def test_every_bad_url_is_reported_at_once() -> None:
     config = NotifierConfig(name="many", urls=("nosuch://a", "json://127.0.0.1/ok", "alsonot://b"))
     with pytest.raises(NotifierError) as caught:
         build_notifier(config, env={})
-    assert len(caught.value.problems) == 2
+    assert len(caught.value.diagnostics) == 2
 
 
 def test_missing_variable_names_the_variable() -> None:

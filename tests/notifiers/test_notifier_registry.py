@@ -109,10 +109,10 @@ def test_every_notifier_problem_is_reported_together() -> None:
     }
     with pytest.raises(NotifierError) as caught:
         build_notifiers(configs, env={})
-    problems = caught.value.problems
+    problems = caught.value.diagnostics
     assert len(problems) == 2
-    assert "MISSING_A" in problems[0]
-    assert "'b'" in problems[1]
+    assert "MISSING_A" in problems[0].message
+    assert "'b'" in problems[1].message
 
 
 def test_environment_values_are_masked_in_results(tmp_path: Path) -> None:

@@ -230,19 +230,30 @@ def test_a_restart_in_the_middle_of_for_keeps_the_pending_time(
     assert setup.daemon.stop() == 0
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        pytest.param("metric: rss_bytes", "metric: rss_bytez", "rss_bytez", id="unknown-metric"),
+        # Both passed `check` once: the first then killed the daemon (OverflowError).
+        pytest.param("interval: 1s", "interval: 100000000000000s", "interval", id="huge-interval"),
+        pytest.param("interval: 1s", "interval: 0.0001ms", "interval", id="tiny-interval"),
+    ],
+)
 def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
-    flaky: FlakyWebhook, flaky_setup: Setup
+    flaky: FlakyWebhook, flaky_setup: Setup, old: str, new: str, said: str
 ) -> None:
     setup = flaky_setup
     setup.write_rules()
     setup.daemon.start()
     good = setup.rules.read_text()
-    setup.rules.write_text(good.replace("metric: rss_bytes", "metric: rss_bytez"))
+    assert old in good
+    setup.rules.write_text(good.replace(old, new))
     setup.daemon.signal(signal.SIGHUP)
     wait_for("the reload to fail", lambda: "reload failed" in setup.daemon.text())
     log = setup.daemon.text()
-    line = next(n + 1 for n, text in enumerate(good.splitlines()) if "metric:" in text)
-    assert re.search(rf"{re.escape(str(setup.rules))}:{line}:\d+: .*rss_bytez", log), log
+    line = next(n + 1 for n, text in enumerate(good.splitlines()) if old in text)
+    assert re.search(rf"{re.escape(str(setup.rules))}:{line}:\d+: .*{said}", log), log
+    assert "Traceback" not in log
 
     setup.child.hold(60)
     wait_for("the warning under the old rules", lambda: flaky.delivered() == [WARNING_FIRED])

@@ -187,7 +187,7 @@ def test_literal_secret_in_rules_is_refused_and_masked(
 ) -> None:
     rules, obs = write_inputs(tmp_path, [60 * MiB])
     rules.write_text(RULES.replace('summary: "', 'summary: "xoxb-123456789-abcdefghij '))
-    assert main(["dry-run", str(rules), "--observations", str(obs)]) == 2
+    assert main(["dry-run", str(rules), "--observations", str(obs)]) == 1  # invalid rules
     err = capsys.readouterr().err
     assert "literal secret" in err
     assert "xoxb-123456789-abcdefghij" not in err

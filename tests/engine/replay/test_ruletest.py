@@ -112,11 +112,11 @@ def test_bad_test_file_exits_2_with_position(
     assert "passed" in out
 
 
-def test_bad_rule_file_named_by_a_test_exits_2(
+def test_bad_rule_file_named_by_a_test_exits_1_as_everywhere(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     test_file = write_case(tmp_path, PASSING, rules=RULES.replace("above", "abovee"))
-    assert main(["test", str(test_file)]) == 2
+    assert main(["test", str(test_file)]) == 1
     assert "rules.yaml:" in capsys.readouterr().err
 
 

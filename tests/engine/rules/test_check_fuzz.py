@@ -238,7 +238,7 @@ def test_check_reports_diagnostics_and_never_crashes(tmp_path: Path, content: by
     if diagnostics:
         with pytest.raises(RuleFileError) as caught:
             load_rules([path], env=None)
-        assert caught.value.diagnostics == diagnostics
+        assert list(caught.value.diagnostics) == diagnostics
     else:
         assert load_rules([path], env=None).files == (str(path),)
 
