@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,10 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from hostile_rules import OBSERVATIONS, hostile_rule_file  # noqa: E402 - after sys.path
+from hostile_rules import CLEAN_LINE, OBSERVATIONS, hostile_rule_file  # noqa: E402 - after sys.path
 
 MEMALERT = [sys.executable, "-m", "memalert.engine.cli"]
-CLEAN_LINE = re.compile(r"(.+:\d+:\d+: .+|error: .+|\d+ error\(s\))\Z")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ regular expressions and odd pids. `pick(options)` chooses one option: Hypothesis
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -135,3 +136,8 @@ def hostile_rule_file(pick: Pick) -> bytes:
     if nesting is not None:
         text = text.replace('"rss", "metric"', f'"rss", "labels": {nesting}, "metric"', 1)
     return text.encode("utf-8", "surrogatepass")
+
+
+# What a clean answer of `check` or `dry-run` looks like, line by line: diagnostics
+# (errors and warnings) at FILE:LINE:COL, problems of no file, and the counts.
+CLEAN_LINE = re.compile(r"(.+:\d+:\d+: .+|error: .+|\d+ error\(s\)|\d+ warning\(s\): .+)\Z")

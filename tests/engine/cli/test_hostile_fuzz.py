@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from hostile_rules import OBSERVATIONS, hostile_rule_file
+from hostile_rules import CLEAN_LINE, OBSERVATIONS, hostile_rule_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +22,6 @@ from memalert.engine.cli.main import main
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-CLEAN_LINE = re.compile(r"(.+:\d+:\d+: .+|error: .+|\d+ error\(s\))\Z")
 
 
 def _clean(err: str) -> None:

@@ -75,7 +75,7 @@ def test_units_agree_with_each_other_and_the_name(name: str) -> None:
 def test_the_detector_produces_exactly_its_metrics() -> None:
     detector = TrendDetector()
     out: list[Sample] = []
-    for i in range(200):
+    for i in range(600):  # ten hours: a young life waits six (docs/leak-detection.md)
         ts = i * 60.0
         rss = 100e6 + 50e6 * ts / HOUR
         out = detector.observe(

@@ -216,8 +216,8 @@ def test_sample_trace_through_the_console_script_has_no_traceback() -> None:
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     fired = [(e["event"], e["severity"]) for e in events if e["rule"] == "memory-leak"]
-    assert ("firing", "warning") in fired
-    assert ("escalated", "critical") in fired
+    # The leak starts an hour in; by the time it is proven it is past the critical level.
+    assert ("firing", "critical") in fired
     assert all(e["labels"]["target"] == "api" for e in events)
 
 

@@ -64,7 +64,7 @@ def test_the_example_is_in_range(tmp_path: Path) -> None:
     [
         ("interval", "100000000000000s"),
         ("interval", "0.0001ms"),
-        ("interval", "999ms"),
+        ("interval", "99ms"),
         ("interval", "2d"),
         ("repeat", "0.5s"),
         ("repeat", "366d"),
@@ -167,7 +167,10 @@ def test_a_stored_silence_past_the_range_still_lists(
         code, out, err = _cli(capsys, *argv, "--state", str(state))
         assert code == 0, err
         assert "internal error" not in err
-        assert "9999-12-31T23:59:59Z" in out
+        if "json" in argv:  # the one silence view (HTTP and CLI) gives unix seconds
+            assert json.loads(out)[0]["ends"] == 1e300
+        else:
+            assert "9999-12-31T23:59:59Z" in out
 
 
 @pytest.mark.parametrize("ts", [1e300, -1e300, float("nan"), float("inf"), 253402300800.5])

@@ -229,7 +229,7 @@ BAD = [
     ),
     pytest.param(
         "version: 1\ninterval: 0s\n",
-        "r.yaml:2:11: 'interval' must be from 1s to 1d (docs/rules.md, Ranges)",
+        "r.yaml:2:11: 'interval' must be from 100ms to 1d (docs/rules.md, Ranges)",
         id="zero-interval",
     ),
     pytest.param(
