@@ -51,33 +51,29 @@ def _print_error(line: str) -> None:
 # -- argument types ----------------------------------------------------------------
 
 
-def duration_within(limits: Range) -> Callable[[str], float]:
-    def parse(text: str) -> float:
+def _within(parse: Callable[[str], float], limits: Range, what: str) -> Callable[[str], float]:
+    """An argparse type: `parse` the text, then refuse a value outside `limits`."""
+
+    def checked(text: str) -> float:
         try:
-            seconds = parse_duration(text)
+            value = parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-        problem = limits.problem(seconds)
+        problem = limits.problem(value)
         if problem is not None:
-            raise argparse.ArgumentTypeError(f"{text!r}: the duration {problem}")
-        return seconds
+            raise argparse.ArgumentTypeError(f"{text!r}: the {what} {problem}")
+        return value
 
-    return parse
+    return checked
+
+
+def duration_within(limits: Range) -> Callable[[str], float]:
+    return _within(parse_duration, limits, "duration")
 
 
 # A relay's windows and waits, an export's intervals.
 positive_duration = duration_within(POSITIVE_DURATION)
-
-
-def _time(text: str) -> float:
-    try:
-        moment = parse_rfc3339(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    problem = TIME.problem(moment)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(f"{text!r}: the time {problem}")
-    return moment
+_time = _within(parse_rfc3339, TIME, "time")
 
 
 def _matcher(text: str) -> tuple[str, str]:
