@@ -81,6 +81,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         resolve_command,
         run_command,
     )
+    from memalert.engine.live.parts import draws_progress  # noqa: PLC0415
     from memalert.engine.sources.tracker import MemoryTracker  # noqa: PLC0415
 
     command = list(args.command)
@@ -98,7 +99,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     except MemalertError as exc:
         _report_error(exc)
         return 2
-    progress = _ProgressLine() if _interactive() else None
+    progress = _ProgressLine() if draws_progress(sys.stderr, os.environ) else None
     with tempfile.TemporaryDirectory(prefix="memalert-trace-") as trace:
         result = run_command(
             command,
@@ -173,11 +174,6 @@ def _ruleset(paths: list[str] | None, budget: float | None) -> RuleSet:
             generated.write_text(f"version: 1\nrules:\n{rules}")
             files.append(str(generated))
         return load_rules(files, env=os.environ)
-
-
-def _interactive() -> bool:
-    """A progress line only for a person at a terminal, never in CI logs."""
-    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1")
 
 
 class _ProgressLine:

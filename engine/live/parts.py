@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic
 from memalert.engine.core.model import RuleSet, TargetSpec
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 HOST_TARGET = TargetSpec(name="host", kind="system")
 SELF_TARGET_NAME = "self"
+
+
+def draws_progress(stream: IO[str], env: Mapping[str, str]) -> bool:
+    """A redrawn progress line only for a person at a terminal, never in a CI log."""
+    return stream.isatty() and env.get("CI", "").lower() not in ("true", "1")
 
 
 def default_targets() -> tuple[TargetSpec, ...]:

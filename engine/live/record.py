@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ from memalert.engine.core.errors import EXIT_OK, MemalertError
 from memalert.engine.core.limits import RECORD_DURATION
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, parse_duration
-from memalert.engine.live.parts import default_targets
+from memalert.engine.live.parts import default_targets, draws_progress
 from memalert.engine.replay.observations import write_observations
 from memalert.engine.rules.load import load_rules
 
@@ -100,7 +101,7 @@ class _Terminal:
 
     def __init__(self, stream: IO[str], *, summary: str, duration: float | None) -> None:
         self._stream = stream
-        self._live = stream.isatty()
+        self._live = draws_progress(stream, os.environ)
         self._summary = summary
         self._duration = duration
         self._down: Mapping[str, str] = {}
