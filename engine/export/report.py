@@ -141,13 +141,15 @@ def report_html(result: ExecResult, facts: dict[str, Any], budget: float | None)
             line={"color": "#e67e22", "dash": "dash"},
             annotation_text="warning (80%)",
         )
-    for event in result.events:
-        if event.event in ("firing", "escalated"):
-            figure.add_vline(
-                x=event.at - start,
-                line={"color": "#8e44ad", "dash": "dot"},
-                annotation_text=f"{event.severity.label} {event.rule}",
-            )
+    fired = [e for e in result.events if e.event in ("firing", "escalated")]
+    for k, event in enumerate(fired):
+        # Alternate sides so that labels of alerts close in time do not overlap.
+        figure.add_vline(
+            x=event.at - start,
+            line={"color": "#8e44ad", "dash": "dot"},
+            annotation_text=f"{event.severity.label} {event.rule}",
+            annotation_position="top left" if k % 2 else "top right",
+        )
     figure.update_layout(
         template="plotly_white",
         height=480,
