@@ -30,6 +30,7 @@ from memalert.engine.core.model import Matcher, Silence
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import parse_duration
 from memalert.engine.export.exposition import render_metrics
+from memalert.engine.http.dashboard import dashboard_view, page, plotly_js
 from memalert.engine.http.views import (
     Json,
     alerts_view,
@@ -291,6 +292,23 @@ class HttpApp:
     def _snapshot(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
         return self._cached_json("snapshot", snapshot, snapshot_view)
 
+    def _dashboard(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
+        return Response(status=200, body=page(), content_type="text/html; charset=utf-8")
+
+    def _dashboard_json(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
+        return json_response(200, dashboard_view(snapshot, now))
+
+    def _plotly(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
+        script = plotly_js()
+        if script is None:
+            raise HttpError(404, "the chart library needs the report extra: memalert[report]")
+        return Response(
+            status=200,
+            body=script,
+            content_type="text/javascript; charset=utf-8",
+            headers=(("Cache-Control", "max-age=86400"),),
+        )
+
     def _leaks(self, request: Request, snapshot: EngineSnapshot, now: float) -> Response:
         return self._cached_json("leaks", snapshot, leaks_view)
 
@@ -346,6 +364,9 @@ class HttpApp:
 
 
 _ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": HttpApp._dashboard},
+    "/dashboard.json": {"GET": HttpApp._dashboard_json},
+    "/assets/plotly.min.js": {"GET": HttpApp._plotly},
     "/metrics": {"GET": HttpApp._metrics},
     "/health": {"GET": HttpApp._health},
     "/snapshot": {"GET": HttpApp._snapshot},

@@ -32,6 +32,7 @@ from memalert.engine.core.errors import Diagnostic, RuleFileError
 from memalert.engine.core.secrets import mask
 from memalert.engine.delivery.worker import DeliveryWorker
 from memalert.engine.live.figures import EngineFigures
+from memalert.engine.live.history import MemoryHistory
 from memalert.engine.live.leak_followup import LeakDiagnosis, target_leaks
 from memalert.engine.live.parts import default_targets, notifier_diagnostics, self_target_name
 from memalert.engine.live.scheduler import TickScheduler
@@ -89,6 +90,7 @@ class AlertEngine:
         self._tick_lock = threading.Lock()  # one tick (or reload) at a time
         self._figures = EngineFigures(started_at=clock(), interval=ruleset.interval)
         self._trend = TrendDetector()  # configured from the rules by `_use`
+        self._history = MemoryHistory()
         self._pipeline = Pipeline(ruleset, detector=self._trend, state=store.load_state())
         self._use(ruleset)
         counting = self._figures.counting(notifiers)
@@ -207,6 +209,7 @@ class AlertEngine:
         pipeline = self._pipeline
         ruleset = pipeline.ruleset
         samples = self._tracker.sample_targets(self._targets, now)
+        self._history.add(samples, now, ruleset.interval)
         self._report_down_targets()
         if self._detector is not None:
             samples += self._detector.samples(self._self_target, now)
@@ -275,6 +278,8 @@ class AlertEngine:
             silences=self._silences_in_force(now),
             outbox_backlog=backlog,
             dead_letters=dead,
+            memory=self._history.recent(),
+            floors=self._trend.floor_history(),
         )
 
     def _silences_in_force(self, now: float) -> tuple[Silence, ...]:

@@ -58,6 +58,9 @@ class EngineSnapshot:
     notifications_total: Mapping[tuple[str, str], int] = field(default_factory=dict)
     outbox_backlog: int = 0
     dead_letters: int = 0
+    # Per target: its recent (time, bytes) and the detector's floor history.
+    memory: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    floors: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
 
 
 class SnapshotSource(Protocol):

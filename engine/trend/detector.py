@@ -106,6 +106,13 @@ class TrendDetector:
         """The latest result per target (for /leaks and diagnostics)."""
         return {target: tracked.result for target, tracked in self._targets.items()}
 
+    def floor_history(self) -> dict[str, tuple[tuple[float, float], ...]]:
+        """Per target, the (bucket start, lowest sample) of its current life (the dashboard)."""
+        return {
+            target: floors_of(tracked.state, self.params_of(target))
+            for target, tracked in self._targets.items()
+        }
+
     def states(self) -> Mapping[str, TrendState]:
         """The state kept per target (immutable; for diagnostics and benchmarks)."""
         return {target: tracked.state for target, tracked in self._targets.items()}
@@ -151,6 +158,15 @@ class TrendDetector:
             fed_at = newest.ts
         assert result is not None  # a _TargetTick always has a source sample
         return _Tracked(metric=metric, state=state, result=result, fed_at=fed_at)
+
+
+def floors_of(state: TrendState, params: TrendParams) -> tuple[tuple[float, float], ...]:
+    """The bucket minima of `state`'s life with their times; gaps (NaN) left out."""
+    return tuple(
+        (state.first + i * params.bucket_seconds, low)
+        for i, low in enumerate(state.lows)
+        if math.isfinite(low)
+    )
 
 
 def settings_params(settings: DetectorSettings) -> TrendParams:

@@ -1,19 +1,24 @@
-"""report.html in a real browser: Debian's headless Chromium (installed by .ci/run).
+"""report.html and the daemon's dashboard in a real browser: Debian's headless Chromium.
 
-The chart must draw (plotly's SVG line paths carry data points) with no console
-message at all, offline. The screenshot is kept for people to look at:
-build/screenshots/exec-report.png (docs/ci.md).
+Each chart must draw (plotly's SVG line paths carry data points) with no console
+message at all, offline (the dashboard's chart library is served by the daemon). The
+screenshots are kept for people to look at: build/screenshots/exec-report.png
+(docs/ci.md) and build/screenshots/dashboard.png (docs/http.md).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+from daemon_e2e_kit import Daemon, wait_for
+from notifier_kit import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -82,11 +87,47 @@ def test_the_report_draws_its_chart_offline_without_console_messages(tmp_path: P
 
     dom = chromium(tmp_path / "profile", "--dump-dom", page)
 
-    lines = re.findall(r'class="js-line"[^>]* d="M([^"]+)"', dom.stdout)
+    lines = drawn_lines(dom.stdout)
     assert lines, "no chart line was drawn"
     assert max(line.count("L") for line in lines) >= 3  # plotly merges collinear points
     assert ":CONSOLE" not in dom.stderr, dom.stderr
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "exec-report.png"
     chromium(tmp_path / "profile-shot", f"--screenshot={shot}", page)
+    assert shot.stat().st_size > 10_000
+
+
+def drawn_lines(dom: str) -> list[str]:
+    return re.findall(r'class="js-line"[^>]* d="M([^"]+)"', dom)
+
+
+def test_the_dashboard_charts_every_target_from_the_daemon_alone(tmp_path: Path) -> None:
+    rules = tmp_path / "watch.yaml"
+    rules.write_text(
+        "version: 1\ninterval: 200ms\ntargets:\n  - {name: host, system: true}\n"
+        "  - {name: memalert, self: true}\n"
+    )
+    port = free_port()
+    daemon = Daemon(rules, tmp_path / "state.db", {**os.environ, "CI": "true"}, tmp_path / "log")
+    daemon.extra = ("--listen", f"127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
+
+    def enough_history() -> bool:
+        with urllib.request.urlopen(f"{url}/dashboard.json", timeout=5) as answer:  # noqa: S310
+            view = json.load(answer)
+        return len(view["targets"]) == 2 and all(len(t["memory"]) >= 5 for t in view["targets"])
+
+    daemon.start()
+    try:
+        wait_for("five ticks of history", enough_history)
+        dom = chromium(tmp_path / "profile", "--dump-dom", f"{url}/")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "dashboard.png"
+        chromium(tmp_path / "profile-shot", f"--screenshot={shot}", f"{url}/")
+    finally:
+        daemon.kill()
+    assert len(drawn_lines(dom.stdout)) >= 2  # one chart per target
+    assert 'id="t-host"' in dom.stdout
+    assert 'id="t-memalert"' in dom.stdout
+    assert ":CONSOLE" not in dom.stderr, dom.stderr
     assert shot.stat().st_size > 10_000
