@@ -66,7 +66,7 @@ def test_ci_runs_exactly_the_readmes_test_command_with_the_lock() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
     run_line, test_line = first_block.splitlines()
-    assert run_line.startswith("python3 -m pip install -e . && memalert run ")
+    assert run_line.startswith("python3 -m pip install -e '.[report]' && memalert run ")
     assert test_line.startswith("python3 -m pip install -c requirements/dev.lock ")
     ci_commands = [
         line
