@@ -99,9 +99,16 @@ def record(
 class _Terminal:
     """Progress on stderr: a redrawn line on a terminal; target up/down news anywhere."""
 
-    def __init__(self, stream: IO[str], *, summary: str, duration: float | None) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        summary: str,
+        duration: float | None,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
         self._stream = stream
-        self._live = draws_progress(stream, os.environ)
+        self._live = draws_progress(stream, env)
         self._summary = summary
         self._duration = duration
         self._down: Mapping[str, str] = {}

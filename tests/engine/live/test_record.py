@@ -151,11 +151,13 @@ def test_values_json_cannot_carry_are_left_out() -> None:
 def test_progress_is_drawn_only_on_a_terminal() -> None:
     progress = RecordProgress(ticks=2, observations=4, started=0.0, now=15.0, down={"b": "gone"})
     tty, pipe = TtyBuffer(), io.StringIO()
-    for stream in (tty, pipe):
-        terminal = _Terminal(stream, summary="recording a, b", duration=60.0)
+    in_ci = TtyBuffer()
+    for stream, env in ((tty, {}), (pipe, {}), (in_ci, {"CI": "true"})):
+        terminal = _Terminal(stream, summary="recording a, b", duration=60.0, env=env)
         terminal.on_tick(progress)
         terminal.finish(progress, "out.jsonl")
     assert "recording a, b: 4 observations, 15s of 1m" in tty.getvalue()
+    assert in_ci.getvalue() == pipe.getvalue()  # a CI log gets the plain lines
     assert "\r" not in pipe.getvalue()
     assert pipe.getvalue().splitlines() == [
         "target 'b' is down: gone",
