@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memalert.engine.cli.output import report_error
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.model import AlertEvent, Severity
 from memalert.engine.core.units import (
@@ -97,7 +98,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         print(exc.diagnostics[0].message, file=sys.stderr)
         return exc.exit_code
     except MemalertError as exc:
-        _report_error(exc)
+        report_error(exc)
         return 2
     progress = _ProgressLine() if draws_progress(sys.stderr, os.environ) else None
     with tempfile.TemporaryDirectory(prefix="memalert-trace-") as trace:
@@ -207,9 +208,3 @@ def _closing_line(result: ExecResult) -> str:
         f"{format_bytes(result.peak_rss)}; leak: {'yes' if verdict.leaking else 'no'} "
         f"({verdict.reason})"
     )
-
-
-def _report_error(exc: MemalertError) -> None:
-    diagnostics = getattr(exc, "diagnostics", None)
-    for line in [str(d) for d in diagnostics] if diagnostics else [f"memalert exec: {exc}"]:
-        print(line, file=sys.stderr)

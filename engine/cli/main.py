@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from memalert.engine.cli.commands import add_daemon_commands
 from memalert.engine.cli.exec_command import add_exec_command
 from memalert.engine.cli.export_commands import add_export_commands
+from memalert.engine.cli.output import print_error, report_error
 from memalert.engine.cli.relay_command import add_relay_command
 from memalert.engine.core.errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    Diagnostic,
     MemalertError,
 )
 from memalert.engine.core.model import Severity
@@ -32,10 +32,6 @@ def _print(line: str) -> None:
     print(line, flush=False)
 
 
-def _print_error(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     report = check_rules(args.rules, env=os.environ)
     errors = [str(d) for d in report.errors]
@@ -46,13 +42,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         # file:line:col: warning: ..., as compilers print theirs
         errors += [f"{d.file}:{d.line}:{d.col}: warning: {d.message}" for d in report.unset]
     for line in errors:
-        _print_error(line)
+        print_error(line)
     failed = len(report.errors) + (len(unset) if args.strict_env else 0)
     if failed:
-        _print_error(f"{failed} error(s)")
+        print_error(f"{failed} error(s)")
         return 1
     if unset:
-        _print_error(f"{len(unset)} warning(s): set them, or run `check --strict-env` to fail")
+        print_error(f"{len(unset)} warning(s): set them, or run `check --strict-env` to fail")
     _print(f"ok: {', '.join(args.rules)}")
     return EXIT_OK
 
@@ -75,9 +71,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    return run_test_files(
-        args.testfiles, _print, _print_error, max_evaluations=args.max_evaluations
-    )
+    return run_test_files(args.testfiles, _print, print_error, max_evaluations=args.max_evaluations)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -104,11 +98,6 @@ def _add_max_evaluations(command: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"refuse a run of more than N evaluations (default {MAX_EVALUATIONS:,})",
     )
-
-
-def _report(exc: MemalertError) -> None:
-    for diagnostic in exc.diagnostics or [Diagnostic.at(None, type(exc).__name__)]:
-        _print_error(str(diagnostic) if diagnostic.file else f"error: {diagnostic.message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,15 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except MemalertError as exc:  # the exit code is the error class's (memalert.engine.core.errors)
-        _report(exc)
+        report_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK  # e.g. `memalert dry-run ... | head`
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        _print_error(f"memalert: internal error: {type(exc).__name__}: {exc}")
-        _print_error("this is a bug; please report it with the command you ran")
+        print_error(f"memalert: internal error: {type(exc).__name__}: {exc}")
+        print_error("this is a bug; please report it with the command you ran")
         return EXIT_INTERNAL
 
 

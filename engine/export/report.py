@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.errors import MemalertError
 from memalert.engine.core.units import format_bytes, format_duration
-from memalert.engine.trend.stats import median, theil_sen_slope
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -110,12 +109,12 @@ def report_html(result: ExecResult, facts: dict[str, Any], budget: float | None)
         figure.add_trace(
             go.Scatter(x=[t for t, _ in uss], y=[v for _, v in uss], name="USS", mode="lines")
         )
-    floors = result.verdict.floors
-    if floors:
+    floors, trend = result.verdict.floors, result.verdict.trend
+    if floors and trend is not None:
         times = [t - start for t, _ in floors]
         values = [v / MIB for _, v in floors]
-        slope = theil_sen_slope(times, values)
-        offset = median([v - slope * t for t, v in zip(times, values, strict=True)])
+        slope, intercept = trend
+        ends = (floors[0][0], floors[-1][0])
         figure.add_trace(
             go.Scatter(
                 x=times,
@@ -127,8 +126,8 @@ def report_html(result: ExecResult, facts: dict[str, Any], budget: float | None)
         )
         figure.add_trace(
             go.Scatter(
-                x=[times[0], times[-1]],
-                y=[offset + slope * t for t in (times[0], times[-1])],
+                x=[ts - start for ts in ends],
+                y=[(intercept + slope * ts) / MIB for ts in ends],
                 name="fitted trend",
                 mode="lines",
                 line={"dash": "dot"},

@@ -62,6 +62,8 @@ class ShortRunVerdict:
     confidence: float  # 0..1; >= 0.5 exactly when `leaking`
     reason: str  # one line for people: why it is or is not a leak
     floors: tuple[tuple[float, float], ...] = ()  # (segment middle, floor) for the report
+    # The floors' Theil-Sen line, bytes = intercept + slope x unix seconds (the report's).
+    trend: tuple[float, float] | None = None  # (slope, intercept)
 
 
 @dataclass
@@ -164,6 +166,7 @@ def _verdict(floors: list[tuple[float, float]], p: ShortRunParams) -> ShortRunVe
             confidence=confidence,
             reason=failed[0],
             floors=shown,
+            trend=(slope, intercept),
         )
     strength = min(1.0, rise / (2 * p.z * jitter))
     return ShortRunVerdict(
@@ -173,6 +176,7 @@ def _verdict(floors: list[tuple[float, float]], p: ShortRunParams) -> ShortRunVe
         confidence=0.5 + 0.5 * strength,
         reason=f"floor grew {rise / 2**20:.1f} MiB steadily after the warm-up",
         floors=shown,
+        trend=(slope, intercept),
     )
 
 
