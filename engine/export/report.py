@@ -34,6 +34,9 @@ def summary(result: ExecResult, *, budget: float | None) -> dict[str, Any]:
     verdict = result.verdict
     first = result.samples[0].rss if result.samples else 0.0
     final = result.samples[-1].rss if result.samples else 0.0
+    # Growth is measured to the peak, not to the last sample: a program that is exiting
+    # frees its memory (Python tears down its globals), so the last sample can sit below
+    # the first even for a program that leaked all along.
     return {
         "command": list(result.command),
         "target": result.target,
@@ -45,7 +48,7 @@ def summary(result: ExecResult, *, budget: float | None) -> dict[str, Any]:
         "budget_bytes": budget,
         "peak_rss_bytes": result.peak_rss,
         "final_rss_bytes": final,
-        "growth_bytes": final - first,
+        "growth_bytes": result.peak_rss - first,
         "verdict": {
             "leaking": verdict.leaking,
             "leak_bytes": verdict.leak_bytes,

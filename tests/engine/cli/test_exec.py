@@ -77,7 +77,7 @@ def test_a_leaking_program_fails_the_gate_with_a_report_that_shows_the_growth(
         ("memory-budget", "critical"),
         ("memory-leak", "critical"),
     }
-    assert facts["growth_bytes"] > 0
+    assert facts["growth_bytes"] > 100 * 2**20  # to the peak: the exit frees it all
     page = (tmp_path / "out" / "report.html").read_text()
     assert "Plotly.newPlot" in page  # the chart library is in the file: it opens offline
     assert "<script src=" not in page
