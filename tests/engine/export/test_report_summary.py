@@ -10,7 +10,9 @@ MIB = 2**20
 
 def result_with(rss_mib: list[float]) -> ExecResult:
     samples = [TreeSample(ts=1000.0 + i, rss=v * MIB, uss=None) for i, v in enumerate(rss_mib)]
-    return ExecResult(command=("prog",), target="prog", started=1000.0, ended=1010.0, samples=samples)
+    return ExecResult(
+        command=("prog",), target="prog", started=1000.0, ended=1010.0, samples=samples
+    )
 
 
 def test_growth_is_measured_to_the_peak_so_an_exit_that_frees_memory_hides_nothing() -> None:
