@@ -3,6 +3,8 @@
 A rule's own `notify` wins; otherwise routes are tried in order, the first
 match wins unless it says `continue: true` (Alertmanager's semantics); with no
 match, the built-in console notifier gets the alert so nothing is ever dropped.
+A route muted by its time intervals still matches (later routes are not tried)
+but notifies nobody then, as in Alertmanager: a mute window is a decision.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from memalert.engine.core.model import (
     CONSOLE_NOTIFIER,
     AlertEvent,
     AlertPending,
+    Route,
     RuleSet,
     matches_all,
 )
+from memalert.engine.core.timeintervals import in_intervals
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,17 +35,28 @@ class Notification:
 def notifiers_for(
     ruleset: RuleSet, event: AlertEvent, rule_notify: tuple[str, ...] | None = None
 ) -> tuple[str, ...]:
-    """Where one event goes; `rule_notify` is the event's rule's own `notify`, if any."""
+    """Where one event goes at its time; `rule_notify` is its rule's own `notify`, if any."""
     if rule_notify is not None:
         return rule_notify
     matchable = {**event.labels, "severity": event.severity.label, "rule": event.rule}
     chosen: list[str] = []
+    matched = False
     for route in ruleset.routes:
         if matches_all(route.matchers, matchable):
-            chosen.extend(n for n in route.notify if n not in chosen)
+            matched = True
+            if not _muted(ruleset, route, event.at):
+                chosen.extend(n for n in route.notify if n not in chosen)
             if not route.continue_matching:
                 break
-    return tuple(chosen) or (CONSOLE_NOTIFIER,)
+    return tuple(chosen) if matched else (CONSOLE_NOTIFIER,)
+
+
+def _muted(ruleset: RuleSet, route: Route, at: float) -> bool:
+    intervals = ruleset.time_intervals
+    if in_intervals(route.mute_time_intervals, intervals, at):
+        return True
+    active = route.active_time_intervals
+    return bool(active) and not in_intervals(active, intervals, at)
 
 
 def is_notifying(event: AlertEvent) -> bool:

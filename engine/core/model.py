@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from memalert.engine.core.timeintervals import TimeWindow
+
 
 class Labels(Mapping[str, str]):
     """An immutable, hashable label set; its identity is its sorted items.
@@ -194,6 +196,10 @@ class Route:
     matchers: tuple[Matcher, ...]
     notify: tuple[str, ...]
     continue_matching: bool = False
+    # Names of the rule set's time_intervals: muted in any of the first, or
+    # outside all of the second (when given), the route notifies nobody.
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     position: Position | None = None
 
 
@@ -228,6 +234,7 @@ class RuleSet:
     routes: tuple[Route, ...] = ()
     repeat_interval: float = DEFAULT_REPEAT_INTERVAL
     silences: tuple[Silence, ...] = ()
+    time_intervals: Mapping[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
     # For series of targets no file declares (replays, the default host).
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     files: tuple[str, ...] = ()

@@ -12,6 +12,9 @@
   (`group_by: ['...']`), as memalert notifies per instance.
 - An inhibit rule: a firing critical mutes the warning of the same instance
   (equal `alertname` and instance labels), as memalert reports one severity.
+- `time_intervals` as they are (the rule files use Alertmanager's format) and
+  each route's `mute_time_intervals` / `active_time_intervals` on every
+  Alertmanager route it becomes.
 - Silences (fixed windows, which Alertmanager keeps in its own state, not in
   its configuration) as `amtool silence add` commands (`amtool_silences`).
 """
@@ -19,12 +22,13 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from memalert.engine.core.model import CONSOLE_NOTIFIER, Matcher, RuleSet, Silence
+from memalert.engine.core.timeintervals import WEEKDAYS, Span, TimeWindow
 from memalert.engine.core.units import rfc3339
 from memalert.engine.export.exposition import label_name
 from memalert.engine.export.prometheus_rules import glob_regex, prometheus_duration
@@ -62,12 +66,19 @@ def matcher_text(matcher: Matcher) -> str:
     return f"{label}{'!~' if matcher.negate else '=~'}{_quoted(regex)}"
 
 
-def _routes(matchers: list[str], notify: Sequence[str], *, last_continues: bool) -> list[Any]:
+def _routes(
+    matchers: list[str],
+    notify: Sequence[str],
+    *,
+    last_continues: bool,
+    windows: Mapping[str, list[str]] | None = None,
+) -> list[Any]:
     routes = []
     for i, notifier in enumerate(notify):
         route: dict[str, Any] = {"receiver": notifier}
         if matchers:
             route["matchers"] = list(matchers)
+        route.update(windows or {})
         if i < len(notify) - 1 or last_continues:
             route["continue"] = True
         routes.append(route)
@@ -98,9 +109,19 @@ def alertmanager_config(
             routes += _routes(own, rule.notify, last_continues=False)
     for route in ruleset.routes:
         matchers = [matcher_text(m) for m in route.matchers]
-        routes += _routes(matchers, route.notify, last_continues=route.continue_matching)
+        windows = {
+            key: list(names)
+            for key, names in (
+                ("mute_time_intervals", route.mute_time_intervals),
+                ("active_time_intervals", route.active_time_intervals),
+            )
+            if names
+        }
+        routes += _routes(
+            matchers, route.notify, last_continues=route.continue_matching, windows=windows
+        )
     notifiers = [CONSOLE_NOTIFIER, *(n for n in ruleset.notifiers if n != CONSOLE_NOTIFIER)]
-    return {
+    config: dict[str, Any] = {
         "route": {
             "receiver": CONSOLE_NOTIFIER,
             "group_by": ["..."],
@@ -118,6 +139,37 @@ def alertmanager_config(
         ],
         "receivers": [_receiver(name, relay_url, token_file) for name in notifiers],
     }
+    if ruleset.time_intervals:
+        config["time_intervals"] = [
+            {"name": name, "time_intervals": [_window(w) for w in windows]}
+            for name, windows in ruleset.time_intervals.items()
+        ]
+    return config
+
+
+def _window(window: TimeWindow) -> dict[str, Any]:
+    """One window in Alertmanager's format, which is the rule files' format too."""
+    out: dict[str, Any] = {}
+    if window.times is not None:
+        out["times"] = [
+            {"start_time": _clock(start), "end_time": _clock(end)} for start, end in window.times
+        ]
+    names = {"weekdays": WEEKDAYS, "months": None, "days_of_month": None, "years": None}
+    for key, spelled in names.items():
+        spans: tuple[Span, ...] | None = getattr(window, key)
+        if spans is not None:
+            out[key] = [_span(span, spelled) for span in spans]
+    out["location"] = window.location
+    return out
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _span(span: Span, names: tuple[str, ...] | None) -> str:
+    first, last = (names[end] if names is not None else str(end) for end in span)
+    return first if first == last else f"{first}:{last}"
 
 
 def amtool_silence(silence: Silence, alertmanager_url: str = "http://127.0.0.1:9093") -> str:

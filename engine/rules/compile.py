@@ -35,6 +35,7 @@ from memalert.engine.core.model import (
     TargetSpec,
 )
 from memalert.engine.core.secrets import masked_excerpt, referenced_vars, secret_spans
+from memalert.engine.core.timeintervals import TimeWindow
 from memalert.engine.core.units import UnitError, parse_duration, parse_size
 from memalert.engine.rules.schemacheck import describe
 
@@ -61,6 +62,8 @@ class CompiledFile:
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
     rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
+    time_intervals: dict[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
+    interval_refs: list[tuple[str, Position]] = field(default_factory=list)  # routes' intervals
     # Each `${VAR}` the environment fills in: name, where, what happens when unset.
     variables: list[tuple[str, Position, str]] = field(default_factory=list)
 

@@ -212,7 +212,16 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
         except VariableError as exc:
             # Defaults name targets by environment variables that a host may
             # not set (MEMALERT_PIDFILE): such a target is simply not watched.
-            _log.warning("target %r is not watched: %s", item["name"], exc)
+            # The warning names where, as every diagnostic does.
+            at = c.doc.position((*path, kinds[0]))
+            _log.warning(
+                "%s:%d:%d: target %r is not watched: %s",
+                at.file,
+                at.line,
+                at.col,
+                item["name"],
+                exc,
+            )
             return
     pid = _pid(c, (*path, "pid"), selectors["pid"])
     if "pid" in item and pid is None and c.env is not None:
@@ -284,9 +293,24 @@ def compile_route(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None
                 matchers=matchers,
                 notify=notify,
                 continue_matching=bool(item.get("continue", False)),
+                mute_time_intervals=_interval_names(c, path, item, "mute_time_intervals"),
+                active_time_intervals=_interval_names(c, path, item, "active_time_intervals"),
                 position=c.doc.position(path),
             )
         )
+
+
+def _interval_names(
+    c: FileCompiler, path: JsonPath, item: dict[str, Any], key: str
+) -> tuple[str, ...]:
+    """A route's time interval names, each remembered for the cross-file check."""
+    names = item.get(key)
+    if not isinstance(names, list):
+        return ()
+    for i, name in enumerate(names):
+        if isinstance(name, str):
+            c.out.interval_refs.append((name, c.doc.position((*path, key, i))))
+    return tuple(n for n in names if isinstance(n, str))
 
 
 def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> None:

@@ -29,6 +29,7 @@ from memalert.engine.core.model import (
 )
 from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_literal_secrets
 from memalert.engine.rules.detector import compile_detector
+from memalert.engine.rules.intervals import compile_time_interval
 from memalert.engine.rules.items import (
     compile_notifier,
     compile_route,
@@ -182,6 +183,7 @@ _SECTIONS = {
     "targets": compile_target,
     "routes": compile_route,
     "silences": compile_silence,
+    "time_intervals": compile_time_interval,
 }
 
 
@@ -243,11 +245,16 @@ def _cross_file_problems(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
     problems.extend(_detector_disagreements(compiled))
     notifiers = {name for (kind, name) in first if kind == "notifier"} | {CONSOLE_NOTIFIER}
     rules = [name for (kind, name) in first if kind == "rule"]
+    intervals = {name for (kind, name) in first if kind == "time interval"}
     for result in compiled:
         for name, position in result.notifier_refs:
             if name not in notifiers:
                 hint = did_you_mean(name, notifiers) or "; declare it under `notifiers:`"
                 problems.append(_at(position, f"unknown notifier {name!r}{hint}"))
+        for name, position in result.interval_refs:
+            if name not in intervals:
+                hint = did_you_mean(name, intervals) or "; declare it under `time_intervals:`"
+                problems.append(_at(position, f"unknown time interval {name!r}{hint}"))
         for pattern, position in result.rule_refs:
             if not any(fnmatch.fnmatchcase(rule, pattern) for rule in rules):
                 hint = did_you_mean(pattern, rules)
@@ -294,6 +301,7 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
         routes=tuple(route for r in compiled for route in r.routes),
         repeat_interval=min(repeats, default=DEFAULT_REPEAT_INTERVAL),
         silences=tuple(silence for r in compiled for silence in r.silences),
+        time_intervals={name: w for r in compiled for name, w in r.time_intervals.items()},
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

@@ -30,6 +30,19 @@ routes:
     continue: true
   - match: {rule: "!leak*"}
     notify: [chat]
+    mute_time_intervals: [nights]
+    active_time_intervals: [workdays]
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times: [{start_time: "22:00", end_time: "24:00"}, {start_time: "00:00", end_time: "07:00"}]
+        location: Europe/Berlin
+  - name: workdays
+    time_intervals:
+      - weekdays: ["monday:friday"]
+        days_of_month: ["1:-1", 15]
+        months: ["january:march", "12"]
+        years: ["2026"]
 silences:
   - match: {target: "db?"}
     starts: 2026-12-01T00:00:00Z
@@ -73,6 +86,25 @@ def test_routes_keep_memalerts_order_first_match_and_continue(rules: Path) -> No
         # memalert's `rule` is Alertmanager's `alertname`
         ("chat", ['alertname!~"^(?:leak.*)$"'], False),
     ]
+
+
+def test_time_intervals_and_route_windows_are_exported_as_they_mean(
+    rules: Path, tmp_path: Path
+) -> None:
+    config = _config(rules)
+    muted = [r for r in config["route"]["routes"] if "mute_time_intervals" in r]
+    assert [
+        (r["receiver"], r["mute_time_intervals"], r["active_time_intervals"]) for r in muted
+    ] == [("chat", ["nights"], ["workdays"])]
+    # Read back as a rule file, the exported windows are the same windows.
+    again = tmp_path / "again.yaml"
+    again.write_text(
+        yaml.safe_dump({"version": 1, "time_intervals": config["time_intervals"]}),
+        encoding="utf-8",
+    )
+    original = load_rules([rules], env=None).time_intervals
+    assert load_rules([again], env=None).time_intervals == original
+    assert set(original) == {"nights", "workdays"}
 
 
 def test_a_critical_inhibits_the_warning_of_the_same_instance(rules: Path) -> None:

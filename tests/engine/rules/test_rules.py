@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -587,9 +588,13 @@ def test_a_target_whose_variable_is_unset_is_not_watched(
 ) -> None:
     ruleset = load(tmp_path, GOOD, env={"WORKER_PID": "7"})
     assert [t.name for t in ruleset.targets] == ["api", "host", "worker"]
-    assert "target 'app' is not watched: environment variable APP_PIDFILE is not set" in (
-        caplog.text
-    )
+    (line,) = [r.getMessage() for r in caplog.records if "is not watched" in r.getMessage()]
+    # FILE:LINE:COL, as every diagnostic: the pidfile selector that names the variable.
+    assert re.fullmatch(
+        r".+\.yaml:\d+:\d+: target 'app' is not watched: "
+        r"environment variable APP_PIDFILE is not set",
+        line,
+    ), line
 
 
 @pytest.mark.parametrize(
