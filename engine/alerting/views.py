@@ -84,7 +84,7 @@ def active_alerts(rules: RuleSet, state: EvalState, now: float) -> list[AlertVie
 
 def silence_view(silence: Silence, now: float) -> dict[str, Any]:
     """A silence as JSON (docs/openapi.yaml `Silence`): times in unix seconds, text masked."""
-    return {
+    view: dict[str, Any] = {
         "id": silence.id,
         "match": {mask(m.label): mask(m.pattern) for m in silence.matchers},
         "starts": silence.starts,
@@ -93,3 +93,6 @@ def silence_view(silence: Silence, now: float) -> dict[str, Any]:
         "author": mask(silence.author),
         "active": silence.active(now),
     }
+    if silence.time_intervals:  # a rule file's recurring silence
+        view["time_intervals"] = list(silence.time_intervals)
+    return view

@@ -205,7 +205,12 @@ class Route:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Silence:
-    """Suppresses notifications (never evaluation) for matching alerts in [starts, ends)."""
+    """Suppresses notifications (never evaluation) for matching alerts in [starts, ends).
+
+    A rule file's silence may also recur: with `time_intervals` it is active
+    only inside those named windows (resolved into `windows` when the files
+    are merged, so a silence answers `active` on its own).
+    """
 
     matchers: tuple[Matcher, ...]
     starts: float
@@ -213,9 +218,13 @@ class Silence:
     comment: str = ""
     author: str = ""
     id: str = ""
+    time_intervals: tuple[str, ...] = ()
+    windows: tuple[TimeWindow, ...] = ()
 
     def active(self, now: float) -> bool:
-        return self.starts <= now < self.ends
+        if not self.starts <= now < self.ends:
+            return False
+        return not self.time_intervals or any(w.contains(now) for w in self.windows)
 
 
 DEFAULT_INTERVAL = 15.0

@@ -213,12 +213,12 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
             # Defaults name targets by environment variables that a host may
             # not set (MEMALERT_PIDFILE): such a target is simply not watched.
             # The warning names where, as every diagnostic does.
-            at = c.doc.position((*path, kinds[0]))
+            where = c.doc.position((*path, kinds[0]))
             _log.warning(
                 "%s:%d:%d: target %r is not watched: %s",
-                at.file,
-                at.line,
-                at.col,
+                where.file,
+                where.line,
+                where.col,
                 item["name"],
                 exc,
             )
@@ -335,13 +335,17 @@ def compile_silence(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> No
     match = item.get("match")
     matchers = c.matchers((*path, "match"), match)
     _check_alert_matchers(c, (*path, "match"), match)
-    starts = _time(c, (*path, "starts"), item.get("starts"))
-    ends = _time(c, (*path, "ends"), item.get("ends"))
+    intervals = _interval_names(c, path, item, "time_intervals")
+    # A recurring silence may leave out its dates: then it holds for ever.
+    starts = _time(c, (*path, "starts"), item.get("starts", None if not intervals else TIME.low))
+    ends = _time(c, (*path, "ends"), item.get("ends", None if not intervals else TIME.high))
     if starts is not None and ends is not None and ends <= starts:
         c.error((*path, "ends"), f"{c.what(path)} ends before it starts")
     if c.item_ok() and starts is not None and ends is not None and matchers:
         comment, author = str(item.get("comment", "")), str(item.get("author", ""))
-        identity = json.dumps([sorted(_mapping(match).items()), starts, ends, comment, author])
+        identity = json.dumps(
+            [sorted(_mapping(match).items()), starts, ends, comment, author, *intervals]
+        )
         c.out.silences.append(
             Silence(
                 matchers=matchers,
@@ -350,6 +354,7 @@ def compile_silence(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> No
                 comment=comment,
                 author=author,
                 id=hashlib.sha256(identity.encode()).hexdigest()[:16],
+                time_intervals=intervals,
             )
         )
 
@@ -359,6 +364,8 @@ def _mapping(value: object) -> dict[str, Any]:
 
 
 def _time(c: FileCompiler, path: JsonPath, value: object) -> float | None:
+    if isinstance(value, float):
+        return value  # a default, not the file's text
     if not isinstance(value, str):
         return None
     try:

@@ -286,6 +286,7 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
     intervals = [r.interval for r in compiled if r.interval is not None]
     repeats = [r.repeat_interval for r in compiled if r.repeat_interval is not None]
     detectors = [r.detector for r in compiled if r.detector is not None]
+    windows = {name: w for r in compiled for name, w in r.time_intervals.items()}
     return RuleSet(
         rules=tuple(rule for r in compiled for rule in r.rules),
         interval=min(intervals, default=DEFAULT_INTERVAL),
@@ -300,8 +301,12 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
         notifiers={n.name: n for r in compiled for n in r.notifiers},
         routes=tuple(route for r in compiled for route in r.routes),
         repeat_interval=min(repeats, default=DEFAULT_REPEAT_INTERVAL),
-        silences=tuple(silence for r in compiled for silence in r.silences),
-        time_intervals={name: w for r in compiled for name, w in r.time_intervals.items()},
+        silences=tuple(
+            replace(s, windows=tuple(w for name in s.time_intervals for w in windows.get(name, ())))
+            for r in compiled
+            for s in r.silences
+        ),
+        time_intervals=windows,
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

@@ -6,12 +6,14 @@ matches (later routes are not tried) but notifies nobody, as in Alertmanager.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from memalert.engine.alerting.routing import group_notifications
+from memalert.engine.cli.main import main
 from memalert.engine.core.model import AlertFired, Labels, RuleSet, Severity
 from memalert.engine.rules.load import check_paths, load_rules
 
@@ -156,3 +158,78 @@ def test_intervals_declared_in_another_file_can_be_named(tmp_path: Path) -> None
     (tmp_path / "b.yaml").write_text("version: 1\ntime_intervals:\n" + intervals)
     assert check_paths([tmp_path]) == []
     assert set(load_rules([tmp_path], env={}).time_intervals) == {"nights"}
+
+
+REPLAYED = """\
+version: 1
+repeat_interval: 3m
+rules:
+  - name: leak
+    metric: leak_bytes
+    above: {{warning: 50MiB}}
+notifiers:
+  hook: {{urls: ["json://127.0.0.1:9/alerts"]}}
+routes:
+  - notify: [hook]
+    {route_timing}
+silences:
+  {silence}
+time_intervals:
+  - name: four-to-eight  # past 16:00 UTC, when the replay's alert fires
+    time_intervals:
+      - times: [{{start_time: "16:04", end_time: "16:08"}}]
+"""
+NO_SILENCE = "[]"
+
+
+def _sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *, route_timing: str, silence: str
+) -> list[tuple[str, str]]:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REPLAYED.format(route_timing=route_timing, silence=silence))
+    observations = tmp_path / "obs.jsonl"
+    # 2025-11-24T16:00:00Z on, one sample every 15 s for 10 minutes, always leaking.
+    observations.write_text(
+        "".join(
+            json.dumps(
+                {"ts": 1_764_000_000 + 15 * i, "target": "api", "metrics": {"leak_bytes": 6e7}}
+            )
+            + "\n"
+            for i in range(41)
+        )
+    )
+    command = ["dry-run", str(rules), "--observations", str(observations), "--format", "json"]
+    assert main(command) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return [(r["at"][11:16], r["event"]) for r in records if r["notify"] == ["hook"]]
+
+
+def test_dry_run_leaves_out_what_a_mute_window_holds_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent = _sent(
+        tmp_path, capsys, route_timing="mute_time_intervals: [four-to-eight]", silence=NO_SILENCE
+    )
+    # Every 3 minutes, but the 16:06 repeat falls in the window.
+    assert sent == [("16:00", "firing"), ("16:03", "repeated"), ("16:09", "repeated")]
+
+
+def test_a_recurring_silence_holds_only_inside_its_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    silence = "- {match: {target: api}, time_intervals: [four-to-eight], comment: nightly}"
+    sent = _sent(tmp_path, capsys, route_timing="", silence=silence)
+    # The 16:06 repeat is silenced; the window's end re-notifies at once, as
+    # the end of any silence does.
+    assert sent == [("16:00", "firing"), ("16:03", "repeated"), ("16:08", "repeated")]
+
+
+def test_a_silence_needs_dates_or_time_intervals(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        REPLAYED.format(route_timing="", silence="- {match: {target: api}, comment: forgotten}")
+    )
+    errors = [str(d) for d in check_paths([path])]
+    assert errors, "a silence with neither dates nor windows must be refused"
+    assert all(e.startswith(f"{path}:13:") for e in errors), errors
+    assert any("'starts'" in e for e in errors), errors
