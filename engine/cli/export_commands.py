@@ -61,6 +61,7 @@ def cmd_export_alertmanager(args: argparse.Namespace) -> int:
         Timing,
         alertmanager_config,
         amtool_silences,
+        unexported_silences,
     )
     from memalert.engine.export.yamltext import dump_yaml  # noqa: PLC0415
     from memalert.engine.rules.load import load_rules  # noqa: PLC0415
@@ -78,6 +79,7 @@ def cmd_export_alertmanager(args: argparse.Namespace) -> int:
         # Alertmanager keeps silences in its state, not its configuration: run these once.
         header += "#\n# The rule files' silences; run once against Alertmanager:\n"
         header += "".join(f"#   {command}\n" for command in silences)
+    header += "".join(f"#\n# Not exported: {why}\n" for why in unexported_silences(ruleset))
     _write(dump_yaml(config, header), args.output)
     return 0
 

@@ -190,4 +190,16 @@ def amtool_silence(silence: Silence, alertmanager_url: str = "http://127.0.0.1:9
 
 
 def amtool_silences(ruleset: RuleSet, alertmanager_url: str = "http://127.0.0.1:9093") -> list[str]:
-    return [amtool_silence(s, alertmanager_url) for s in ruleset.silences]
+    """The commands for the fixed silences; recurring ones are `unexported_silences`."""
+    return [amtool_silence(s, alertmanager_url) for s in ruleset.silences if not s.time_intervals]
+
+
+def unexported_silences(ruleset: RuleSet) -> list[str]:
+    """Why each recurring silence is left out: an Alertmanager silence cannot recur."""
+    return [
+        f"silence {s.id} ({', '.join(matcher_text(m) for m in s.matchers)}) recurs in "
+        f"{', '.join(s.time_intervals)}: Alertmanager's silences do not recur; put "
+        "mute_time_intervals on the routes its alerts take instead"
+        for s in ruleset.silences
+        if s.time_intervals
+    ]

@@ -49,6 +49,8 @@ silences:
     ends: 2026-12-02T00:00:00Z
     comment: "maintenance"
     author: ops
+  - match: {target: "batch"}
+    time_intervals: [nights]
 rules:
   - name: own
     metric: rss_bytes
@@ -150,6 +152,10 @@ def test_silences_become_amtool_commands(rules: Path, capsys: pytest.CaptureFixt
     assert main(["export", "alertmanager", str(rules), "--alertmanager-url", "http://am:9093"]) == 0
     out = capsys.readouterr().out
     assert f"#   {command}\n" in out
+    # The recurring silence has no amtool command, and the header says why.
+    assert out.count("amtool silence add") == 1
+    assert "# Not exported: silence " in out
+    assert "recurs in nights" in out
     assert yaml.safe_load(out)["route"]["receiver"] == "console"
 
 
