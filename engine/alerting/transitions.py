@@ -2,9 +2,10 @@
 
     inactive -> pending -> firing -> escalated / deescalated -> resolved
 
-Each severity level keeps its own "active since" time, so escalation needs the
-critical condition to hold for `for` on its own, exactly like two Prometheus
-rules would. Leaving a level (de-escalation or resolution) waits
+Each severity level keeps its own "active since" time and its own `for` (one
+duration for all, or `for: {warning: 10m, critical: 2m}`), so escalation needs
+the critical condition to hold for critical's `for` on its own, exactly like two
+Prometheus rules would. Leaving a level (de-escalation or resolution) waits
 `keep_firing_for`; `recover` thresholds give hysteresis: a level once reached
 is held while the value stays beyond its recover threshold. A missing value
 makes the condition false, so a firing alert holds for `keep_firing_for` and
@@ -97,7 +98,6 @@ class RuleStep:
 
     __slots__ = (
         "beyond",
-        "for_s",
         "keep_s",
         "levels",
         "lowest",
@@ -113,17 +113,18 @@ class RuleStep:
         self.tick = tick
         self.now = tick.now
         self.beyond = CONDITIONS[rule.direction]
-        self.for_s = rule.for_seconds
         self.keep_s = rule.keep_firing_for_seconds
         self.levels = sorted(rule.thresholds)
-        # Per level: the threshold that makes it active, and the one that keeps it
-        # firing (hysteresis: a firing level is left only beyond `recover`).
+        # Per level: the threshold that makes it active, the one that keeps it
+        # firing (hysteresis: a firing level is left only beyond `recover`), and
+        # its own `for`, as if each level were its own Prometheus rule.
         self.plan = [
             (
                 level,
                 level - 1,
                 rule.thresholds[level],
                 rule.recover.get(level, rule.thresholds[level]),
+                rule.pending_for(level),
             )
             for level in self.levels
         ]
@@ -155,15 +156,26 @@ class RuleStep:
         newly_active = False
         beyond = self.beyond
         firing_rank = 0 if current is None else current
-        for level, index, trigger, held in self.plan:
-            firing_here = level <= firing_rank
+        firing_wait = 0.0 if current is None else self.rule.pending_for(current)
+        for level, index, trigger, held, wait in self.plan:
+            since = previous[index]
+            # A level below the firing one fires too (it was met first), unless it
+            # waits a longer `for` that has not passed yet: `for: {warning: 10m,
+            # critical: 2m}` (docs/rules.md says where this departs from Prometheus).
+            firing_here = level == firing_rank or (
+                level < firing_rank
+                and (
+                    wait <= firing_wait
+                    or old_hold[index] is not None
+                    or (since is not None and now - since >= wait)
+                )
+            )
             if value is not None and beyond(value, held if firing_here else trigger):
-                since = previous[index]
                 if since is None:
                     since = now
                     newly_active = True
                 active[index] = since
-                if firing_here or now - since >= self.for_s:
+                if firing_here or now - since >= wait:
                     target = level
             elif firing_here:
                 stopped = old_hold[index]
@@ -213,7 +225,10 @@ class RuleStep:
                 # Nobody heard it fire, so nobody needs to hear it resolve.
                 heard=old.last_notified is not None,
             )
-            return None
+            if new_active == (None, None):
+                return None
+            # A lower level still pending its own longer `for` goes on waiting.
+            return InstanceState(active_since=new_active)
         new_hold = (hold[0], hold[1])
         if target != current:
             kind = AlertEscalated if target > current else AlertDeescalated
@@ -288,7 +303,7 @@ class RuleStep:
                 since == now
                 and old.active_since[level - 1] is None
                 and (old.firing is None or level > old.firing)
-                and now - since < self.for_s
+                and now - since < self.rule.pending_for(level)
             ):
                 self._emit(
                     AlertPending, labels, value, active=active, severity=level, firing_since=None

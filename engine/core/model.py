@@ -175,11 +175,17 @@ class Rule:
     recover: Mapping[Severity, float] = field(default_factory=dict)
     where: tuple[Matcher, ...] = ()
     for_seconds: float = 0.0
+    # `for: {warning: 10m, critical: 2m}`: a level's own `for`, over `for_seconds`.
+    for_levels: Mapping[Severity, float] = field(default_factory=dict)
     keep_firing_for_seconds: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     summary: str | None = None
     notify: tuple[str, ...] | None = None
     position: Position | None = None
+
+    def pending_for(self, level: Severity) -> float:
+        """How long `level`'s condition must hold before it fires (its Prometheus `for`)."""
+        return self.for_levels.get(level, self.for_seconds)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

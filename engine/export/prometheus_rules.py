@@ -3,7 +3,7 @@
 The agents expose `memalert_<metric>` (memalert.engine.export.exposition); these
 rules are evaluated over them by Prometheus. One memalert rule with two levels
 becomes two Prometheus alerts named after the rule, told apart by their
-`severity` label, each with the rule's `for` and `keep_firing_for` (Prometheus
+`severity` label, each with its level's `for` and the rule's `keep_firing_for` (Prometheus
 2.42+), as docs/prometheus-differences.md explains; Alertmanager's inhibit rule
 (memalert.engine.export.alertmanager_config) keeps a critical from also paging as
 a warning.
@@ -190,8 +190,9 @@ def _alerts(
     for severity in sorted(rule.thresholds):
         threshold = rule.thresholds[severity]
         alert: dict[str, Any] = {"alert": rule.name, "expr": level_expression(rule, severity)}
-        if rule.for_seconds:
-            alert["for"] = prometheus_duration(rule.for_seconds)
+        pending = rule.pending_for(severity)
+        if pending:
+            alert["for"] = prometheus_duration(pending)
         if rule.keep_firing_for_seconds:
             alert["keep_firing_for"] = prometheus_duration(rule.keep_firing_for_seconds)
         alert["labels"] = {

@@ -69,9 +69,10 @@ def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
         for problem in template_errors(summary, extra_vars=labels):
             c.error((*path, "summary"), f"{c.what((*path, 'summary'))}: {problem}")
     notify = c.names((*path, "notify"), item.get("notify")) if "notify" in item else None
-    for_seconds = c.duration((*path, "for"), item.get("for", 0), HOLD)
+    pending = _pending_for(c, path, item.get("for", 0), direction, item.get(direction))
     keep_firing = c.duration((*path, "keep_firing_for"), item.get("keep_firing_for", 0), HOLD)
-    if c.item_ok() and for_seconds is not None and keep_firing is not None and thresholds:
+    if c.item_ok() and pending is not None and keep_firing is not None and thresholds:
+        for_seconds, for_levels = pending
         c.out.rules.append(
             Rule(
                 name=str(item.get("name")),
@@ -81,6 +82,7 @@ def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
                 recover=recover or {},
                 where=where,
                 for_seconds=for_seconds,
+                for_levels=for_levels,
                 keep_firing_for_seconds=keep_firing,
                 labels={str(k): str(v) for k, v in labels.items()},
                 summary=summary if isinstance(summary, str) else None,
@@ -88,6 +90,34 @@ def compile_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
                 position=c.doc.position(path),
             )
         )
+
+
+def _pending_for(
+    c: FileCompiler, path: JsonPath, value: object, direction: str, thresholds: object
+) -> tuple[float, dict[Severity, float]] | None:
+    """`for` as (every level's duration, per-level ones); None when it is invalid."""
+    at = (*path, "for")
+    if not isinstance(value, dict):
+        seconds = c.duration(at, value, HOLD)
+        return None if seconds is None else (seconds, {})
+    # A level left out has no `for`, like a Prometheus rule without one.
+    levels: dict[Severity, float] = {}
+    valid = True
+    for level in _LEVELS:
+        if level not in value:
+            continue
+        here = (*at, level)
+        seconds = c.duration(here, value[level], HOLD)
+        if isinstance(thresholds, dict) and level not in thresholds:
+            c.error(
+                here, f"{c.what(here)}: there is no {level} threshold in '{direction}' to wait for"
+            )
+            valid = False
+        if seconds is None:
+            valid = False
+        else:
+            levels[Severity.parse(level)] = seconds
+    return (0.0, levels) if valid else None
 
 
 def _levels(c: FileCompiler, path: JsonPath, value: object, metric: str) -> dict[Severity, float]:

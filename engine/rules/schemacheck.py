@@ -187,7 +187,7 @@ def _any_of(f: _Failure) -> Explanation:
 
 
 def _min_properties(f: _Failure) -> Explanation:
-    if f.path and f.path[-1] in ("above", "below", "recover"):
+    if f.path and f.path[-1] in ("above", "below", "recover", "for"):
         return [(None, f"{f.subject} needs at least one of warning, critical")]
     if f.path and f.path[-1] == "process":
         return [(None, f"{f.subject} needs name or cmdline")]

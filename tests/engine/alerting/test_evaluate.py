@@ -102,6 +102,48 @@ CASES = [
         [(0, "pending", "warning"), (30, "firing", "warning")],
         id="a-skipped-sample-does-not-reset-pending",
     ),
+    # `for` per level: each level waits its own `for`, as two Prometheus rules would.
+    pytest.param(
+        make_rule(above={W: 10, C: 20}, for_levels={C: 30}),
+        [25, 25, 25, 25, 15, 5],
+        [
+            (0, "firing", "warning"),
+            (30, "escalated", "critical"),
+            (60, "deescalated", "warning"),
+            (75, "resolved", "warning"),
+        ],
+        id="for-per-level-critical-waits-longer",
+    ),
+    pytest.param(
+        make_rule(above={W: 10, C: 20}, for_levels={W: 60, C: 15}),
+        [25, 25, 25, 25, 25, 25, 25, 15, 5],
+        [
+            (0, "pending", "critical"),
+            (15, "firing", "critical"),
+            (105, "deescalated", "warning"),
+            (120, "resolved", "warning"),
+        ],
+        id="for-per-level-warning-fires-under-critical-after-its-own-for",
+    ),
+    pytest.param(
+        make_rule(above={W: 10, C: 20}, for_levels={W: 60, C: 15}),
+        [25, 25, 25, 15, 15, 15, 15, 5],
+        [
+            (0, "pending", "critical"),
+            (15, "firing", "critical"),
+            # Warning is still pending (since 0): critical resolves, warning fires at 60.
+            (45, "resolved", "critical"),
+            (60, "firing", "warning"),
+            (105, "resolved", "warning"),
+        ],
+        id="for-per-level-a-pending-warning-outlives-a-resolved-critical",
+    ),
+    pytest.param(
+        make_rule(above={W: 10, C: 20}, for_levels={W: 60, C: 15}, keep_s=30),
+        [25, 25, 25, 5, 5, 5, 5, 5],
+        [(0, "pending", "critical"), (15, "firing", "critical"), (75, "resolved", "critical")],
+        id="for-per-level-keep-firing-for-holds-only-levels-that-fired",
+    ),
 ]
 
 

@@ -94,9 +94,36 @@ BAD = [
     ),
     pytest.param(
         RULE + "    above: {warning: 50MiB}\n    for: [1m]\n",
-        "r.yaml:6:10: 'for' of rule 'leak' must be a duration such as 30s, 5m, 2h, 1d or 1h30m, "
-        "or a number of seconds, not a list",
+        "r.yaml:6:10: 'for' of rule 'leak' must be a duration such as 30s, 5m or 1h30m, "
+        "or one per level such as {warning: 10m, critical: 2m}, not a list",
         id="duration-wrong-type",
+    ),
+    pytest.param(
+        RULE + "    above: {warning: 50MiB}\n    for: {warnin: 1m}\n",
+        "r.yaml:6:11: unknown key 'warnin' in 'for' of rule 'leak'; did you mean 'warning'?",
+        id="for-unknown-level",
+    ),
+    pytest.param(
+        RULE + "    above: {warning: 50MiB}\n    for: {warning: 10x}\n",
+        "r.yaml:6:20: 'for.warning' of rule 'leak': cannot read duration '10x': "
+        "expected e.g. 30s, 5m, 2h, 1d or 1h30m",
+        id="for-level-bad-duration",
+    ),
+    pytest.param(
+        RULE + "    above: {warning: 50MiB}\n    for: {warning: 400d}\n",
+        "r.yaml:6:20: 'for.warning' of rule 'leak' must be from 0s to 365d (docs/rules.md, Ranges)",
+        id="for-level-out-of-range",
+    ),
+    pytest.param(
+        RULE + "    above: {warning: 50MiB}\n    for: {critical: 2m}\n",
+        "r.yaml:6:21: 'for.critical' of rule 'leak': there is no critical threshold in 'above' "
+        "to wait for",
+        id="for-level-without-threshold",
+    ),
+    pytest.param(
+        RULE + "    above: {warning: 50MiB}\n    for: {}\n",
+        "r.yaml:6:10: 'for' of rule 'leak' needs at least one of warning, critical",
+        id="for-no-level",
     ),
     pytest.param(
         RULE + "    above: {warning: 50MiB}\n    labels: {team: 7}\n",
@@ -709,3 +736,15 @@ def test_the_defaults_hold_the_original_thresholds() -> None:
     assert rules["memory-pressure"].thresholds == {W: 0.5, C: 0.8}
     assert [t.kind for t in ruleset.targets] == ["system"]  # MEMALERT_PIDFILE unset
     assert [t.kind for t in load_rules([ROOT / "rules"], env=None).targets] == ["system", "pidfile"]
+
+
+def test_for_per_level_compiles_to_each_levels_own_for(tmp_path: Path) -> None:
+    above = "    above: {warning: 50MiB, critical: 80MiB}\n"
+    text = RULE + above + "    for: {warning: 10m, critical: 2m}\n"
+    assert check(tmp_path, text) == []
+    (rule,) = load(tmp_path, text).rules
+    assert (rule.pending_for(W), rule.pending_for(C)) == (600.0, 120.0)
+    # A level left out of the mapping has no `for`, like a Prometheus rule without one.
+    text = RULE + above + "    for: {critical: 2m}\n"
+    (rule,) = load(tmp_path, text).rules
+    assert (rule.pending_for(W), rule.pending_for(C)) == (0.0, 120.0)
