@@ -58,6 +58,7 @@ def test_a_console_only_daemon_does_not_import_apprise(tmp_path: Path) -> None:
     assert "memalert" in modules
     assert "apprise" not in modules
     assert "requests" not in modules
+    assert "psutil" not in modules  # MemTotal comes from /proc/meminfo
 
 
 def test_a_rule_file_naming_an_apprise_url_loads_apprise(tmp_path: Path) -> None:
