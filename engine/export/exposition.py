@@ -110,14 +110,24 @@ def exported_labels(labels: Labels) -> ExportedLabels:
 
 
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
-    by_metric: dict[str, dict[LabelItems, tuple[ExportedLabels, float]]] = {}
+    by_metric: dict[str, dict[str, tuple[ExportedLabels, float]]] = {}
+    # The samples of one target share one Labels object: a lookup by that object
+    # (identity first) spares the masking cache's equality test per sample.
+    seen: dict[Labels, ExportedLabels] = {}
     for sample in snapshot.samples:
-        if sample.metric not in SAMPLE_METRICS:
+        metric = sample.metric
+        if metric not in SAMPLE_METRICS:
             continue
-        # Keyed by the cleaned labels: two raw label sets that clean to the same
-        # one would be a duplicate series, which Prometheus rejects whole.
-        labels = exported_labels(sample.labels)
-        by_metric.setdefault(sample.metric, {})[labels.items] = (labels, sample.value)
+        labels = seen.get(sample.labels)
+        if labels is None:
+            labels = seen[sample.labels] = exported_labels(sample.labels)
+        points = by_metric.get(metric)
+        if points is None:
+            points = by_metric[metric] = {}
+        # Keyed by the cleaned labels (their text, one string per label set, its
+        # hash kept): two raw label sets that clean to the same one would be a
+        # duplicate series, which Prometheus rejects whole.
+        points[labels.text] = (labels, sample.value)
     return [
         Family(
             key=metric,
@@ -214,6 +224,31 @@ class EngineCollector:
             yield _to_metric(family)
 
 
+# The text after the mantissa, by the position of the dot in Python's repr.
+_EXPONENTS = tuple(f"e+{dot - 1:02d}" for dot in range(20))
+
+
+def _sample_lines(sample_name: str, points: Iterable[tuple[ExportedLabels, float]]) -> list[str]:
+    """One line per point, each value as `_go_float` writes it.
+
+    The finite floats (110,000 at 1,000 targets) are written here without a call
+    per value, which was a third of the render's time: Python's repr already has
+    the shortest digits, and Go writes values of seven or more integral digits
+    as d.ddd...e+XX (trailing zeros dropped) where repr has no exponent yet.
+    """
+    lines: list[str] = []
+    append = lines.append
+    for labels, value in points:
+        text = repr(value)
+        dot = text.find(".")
+        if type(value) is not float or dot < 0:  # inf, nan, an exponent already: its own rules
+            text = _go_float(value)
+        elif dot > 6 and value > 0:
+            text = (text[0] + "." + text[1:dot] + text[dot + 1 :]).rstrip("0.") + _EXPONENTS[dot]
+        append(f"{sample_name}{labels.text} {text}\n")
+    return lines
+
+
 def metrics_text(families: Iterable[Family], *, openmetrics: bool) -> bytes:
     """`families` in the classic text format (0.0.4) or OpenMetrics 1.0.0, as prometheus-client
     writes them; every name in them is a valid legacy name, so no escaping scheme changes them.
@@ -230,9 +265,7 @@ def metrics_text(families: Iterable[Family], *, openmetrics: bool) -> bytes:
                 out.append(f"# UNIT {name} {family.unit}\n")
         else:
             out.append(f"# HELP {sample_name} {help_text}\n# TYPE {sample_name} {family.kind}\n")
-        out.extend(
-            [f"{sample_name}{labels.text} {_go_float(value)}\n" for labels, value in family.points]
-        )
+        out.extend(_sample_lines(sample_name, family.points))
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out).encode()
