@@ -100,6 +100,9 @@ def export(pairs: Iterable[tuple[str, str]]) -> ExportedLabels:
     return ExportedLabels(items, MappingProxyType(mapping), "{" + text + "}" if text else "")
 
 
+_NO_LABELS = export(())
+
+
 # Label sets repeat from tick to tick (the same targets, components, sites), and
 # masking runs a dozen regexes per value: remember the answer across renders.
 @functools.lru_cache(maxsize=65536)
@@ -110,20 +113,23 @@ def exported_labels(labels: Labels) -> ExportedLabels:
 
 
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
-    by_metric: dict[str, dict[str, tuple[ExportedLabels, float]]] = {}
-    # The samples of one target share one Labels object: a lookup by that object
-    # (identity first) spares the masking cache's equality test per sample.
+    by_metric: dict[str, dict[str, tuple[ExportedLabels, float]]] = {m: {} for m in SAMPLE_METRICS}
+    # A target's samples share one Labels object and mostly come one after the
+    # other: the identity test, then a lookup by that object (identity first),
+    # spare the masking cache's equality test on every sample.
     seen: dict[Labels, ExportedLabels] = {}
+    raw: Labels | None = None
+    labels = _NO_LABELS
     for sample in snapshot.samples:
-        metric = sample.metric
-        if metric not in SAMPLE_METRICS:
+        points = by_metric.get(sample.metric)
+        if points is None:  # not an exported metric
             continue
-        labels = seen.get(sample.labels)
-        if labels is None:
-            labels = seen[sample.labels] = exported_labels(sample.labels)
-        points = by_metric.get(metric)
-        if points is None:
-            points = by_metric[metric] = {}
+        if sample.labels is not raw:
+            raw = sample.labels
+            found = seen.get(raw)
+            if found is None:
+                found = seen[raw] = exported_labels(raw)
+            labels = found
         # Keyed by the cleaned labels (their text, one string per label set, its
         # hash kept): two raw label sets that clean to the same one would be a
         # duplicate series, which Prometheus rejects whole.
@@ -133,10 +139,10 @@ def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
             key=metric,
             kind="gauge",
             help=SAMPLE_METRICS[metric].help,
-            points=tuple(by_metric[metric].values()),
+            points=tuple(points.values()),
         )
-        for metric in SAMPLE_METRICS
-        if metric in by_metric
+        for metric, points in by_metric.items()
+        if points
     ]
 
 
