@@ -239,19 +239,21 @@ def _sample_lines(sample_name: str, points: Iterable[tuple[ExportedLabels, float
 
     The finite floats (110,000 at 1,000 targets) are written here without a call
     per value, which was a third of the render's time: Python's repr already has
-    the shortest digits, and Go writes values of seven or more integral digits
-    as d.ddd...e+XX (trailing zeros dropped) where repr has no exponent yet.
+    the shortest digits, and values of seven or more integral digits are written
+    d.ddd...e+XX (trailing zeros dropped), as Go does, where repr has no exponent yet.
     """
     lines: list[str] = []
     append = lines.append
     for labels, value in points:
         text = repr(value)
         dot = text.find(".")
-        if type(value) is not float or dot < 0:  # inf, nan, an exponent already: its own rules
-            text = _go_float(value)
-        elif dot > 6 and value > 0:
-            text = (text[0] + "." + text[1:dot] + text[dot + 1 :]).rstrip("0.") + _EXPONENTS[dot]
-        append(f"{sample_name}{labels.text} {text}\n")
+        if dot > 6 and value > 0 and type(value) is float:
+            mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+            append(f"{sample_name}{labels.text} {mantissa}{_EXPONENTS[dot]}\n")
+        elif dot < 0 or type(value) is not float:  # inf, nan, an exponent already: its own rules
+            append(f"{sample_name}{labels.text} {_go_float(value)}\n")
+        else:
+            append(f"{sample_name}{labels.text} {text}\n")
     return lines
 
 
