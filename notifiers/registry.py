@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from memalert.engine.core.model import CONSOLE_NOTIFIER
 from memalert.engine.core.secrets import VariableError, expand, mask, referenced_vars
-from memalert.notifiers.apprise_notifier import AppriseNotifier
 from memalert.notifiers.base import (
     DeliveryResult,
     Destinations,
@@ -151,6 +150,9 @@ def build_notifier(
         except NotifierError as exc:
             errors.append(exc)
     if apprise_urls:
+        # apprise costs ~15 MB to import: only a notifier that names an apprise URL loads it.
+        from memalert.notifiers.apprise_notifier import AppriseNotifier  # noqa: PLC0415
+
         try:
             parts.append(
                 AppriseNotifier(

@@ -100,6 +100,9 @@ def export(pairs: Iterable[tuple[str, str]]) -> ExportedLabels:
     return ExportedLabels(items, MappingProxyType(mapping), "{" + text + "}" if text else "")
 
 
+_NO_LABELS = export(())
+
+
 # Label sets repeat from tick to tick (the same targets, components, sites), and
 # masking runs a dozen regexes per value: remember the answer across renders.
 @functools.lru_cache(maxsize=65536)
@@ -110,23 +113,36 @@ def exported_labels(labels: Labels) -> ExportedLabels:
 
 
 def _sample_families(snapshot: EngineSnapshot) -> list[Family]:
-    by_metric: dict[str, dict[LabelItems, tuple[ExportedLabels, float]]] = {}
+    by_metric: dict[str, dict[str, tuple[ExportedLabels, float]]] = {m: {} for m in SAMPLE_METRICS}
+    # A target's samples share one Labels object and mostly come one after the
+    # other: the identity test, then a lookup by that object (identity first),
+    # spare the masking cache's equality test on every sample.
+    seen: dict[Labels, ExportedLabels] = {}
+    raw: Labels | None = None
+    labels = _NO_LABELS
     for sample in snapshot.samples:
-        if sample.metric not in SAMPLE_METRICS:
+        points = by_metric.get(sample.metric)
+        if points is None:  # not an exported metric
             continue
-        # Keyed by the cleaned labels: two raw label sets that clean to the same
-        # one would be a duplicate series, which Prometheus rejects whole.
-        labels = exported_labels(sample.labels)
-        by_metric.setdefault(sample.metric, {})[labels.items] = (labels, sample.value)
+        if sample.labels is not raw:
+            raw = sample.labels
+            found = seen.get(raw)
+            if found is None:
+                found = seen[raw] = exported_labels(raw)
+            labels = found
+        # Keyed by the cleaned labels (their text, one string per label set, its
+        # hash kept): two raw label sets that clean to the same one would be a
+        # duplicate series, which Prometheus rejects whole.
+        points[labels.text] = (labels, sample.value)
     return [
         Family(
             key=metric,
             kind="gauge",
             help=SAMPLE_METRICS[metric].help,
-            points=tuple(by_metric[metric].values()),
+            points=tuple(points.values()),
         )
-        for metric in SAMPLE_METRICS
-        if metric in by_metric
+        for metric, points in by_metric.items()
+        if points
     ]
 
 
@@ -214,6 +230,33 @@ class EngineCollector:
             yield _to_metric(family)
 
 
+# The text after the mantissa, by the position of the dot in Python's repr.
+_EXPONENTS = tuple(f"e+{dot - 1:02d}" for dot in range(20))
+
+
+def _sample_lines(sample_name: str, points: Iterable[tuple[ExportedLabels, float]]) -> list[str]:
+    """One line per point, each value as `_go_float` writes it.
+
+    The finite floats (110,000 at 1,000 targets) are written here without a call
+    per value, which was a third of the render's time: Python's repr already has
+    the shortest digits, and values of seven or more integral digits are written
+    d.ddd...e+XX (trailing zeros dropped), as Go does, where repr has no exponent yet.
+    """
+    lines: list[str] = []
+    append = lines.append
+    for labels, value in points:
+        text = repr(value)
+        dot = text.find(".")
+        if dot > 6 and value > 0 and type(value) is float:
+            mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+            append(f"{sample_name}{labels.text} {mantissa}{_EXPONENTS[dot]}\n")
+        elif dot < 0 or type(value) is not float:  # inf, nan, an exponent already: its own rules
+            append(f"{sample_name}{labels.text} {_go_float(value)}\n")
+        else:
+            append(f"{sample_name}{labels.text} {text}\n")
+    return lines
+
+
 def metrics_text(families: Iterable[Family], *, openmetrics: bool) -> bytes:
     """`families` in the classic text format (0.0.4) or OpenMetrics 1.0.0, as prometheus-client
     writes them; every name in them is a valid legacy name, so no escaping scheme changes them.
@@ -230,9 +273,7 @@ def metrics_text(families: Iterable[Family], *, openmetrics: bool) -> bytes:
                 out.append(f"# UNIT {name} {family.unit}\n")
         else:
             out.append(f"# HELP {sample_name} {help_text}\n# TYPE {sample_name} {family.kind}\n")
-        out.extend(
-            [f"{sample_name}{labels.text} {_go_float(value)}\n" for labels, value in family.points]
-        )
+        out.extend(_sample_lines(sample_name, family.points))
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out).encode()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import psutil
-
 from memalert.engine.sources.base import TargetUnavailableError, read_optional
 from memalert.engine.sources.cgroup import cgroup_limit, memory_cgroup_of
+from memalert.engine.sources.procfs import read_host_memory
 
 
 def process_memory_limit(
@@ -25,7 +24,10 @@ def process_memory_limit(
     Unreadable or garbage cgroup files fall back to RAM: the budget only scales
     `memory_pressure`, so that is the documented behaviour rather than an error.
     """
-    physical = physical_bytes if physical_bytes is not None else psutil.virtual_memory().total
+    # MemTotal, read as the host target reads it: psutil (1.5 MB) is not loaded for one number.
+    physical = (
+        physical_bytes if physical_bytes is not None else read_host_memory(proc_root).total_bytes
+    )
     membership = read_optional(proc_root / str(os.getpid()) / "cgroup")
     where = memory_cgroup_of(membership, cgroup_root) if membership else None
     try:
