@@ -4,8 +4,8 @@ A CI job cannot wait for the trend detector's hour-long windows, but it has what
 daemon lacks: the whole run, start to end. The verdict judges the run's *floor*:
 
 1. The first `warmup_share` of the run is start-up and warm-up (imports, caches,
-   pools, JIT), and its last `teardown_share` is exit (heaps freed): neither is
-   judged.
+   pools, JIT), and its end is exit (heaps freed): the last `teardown_share`, or
+   the final run of falling bucket lows if longer. Neither is judged.
 2. The rest is cut into `segments` of equal time; each segment's lowest sample is
    its floor. A GC saw-tooth or a per-iteration working set lifts the peaks, not
    the troughs, so a bounded program's floors stay level.
@@ -115,7 +115,10 @@ def judge(history: ShortRunHistory, params: ShortRunParams | None = None) -> Sho
         return _not_leaking("no samples yet")
     span = history.last_ts - history.first_ts
     judged_from = history.first_ts + p.warmup_share * span
-    judged_to = history.last_ts - max(2 * history.width, p.teardown_share * span)
+    judged_to = min(
+        history.last_ts - max(2 * history.width, p.teardown_share * span),
+        _final_fall_start(history.buckets),
+    )
     judged = [b for b in history.buckets if judged_from <= b[0] < judged_to]
     if len(judged) < p.segments * p.min_samples_per_segment:
         return _not_leaking("too short to judge: too few samples after the warm-up")
@@ -129,6 +132,19 @@ def judge(history: ShortRunHistory, params: ShortRunParams | None = None) -> Sho
     if len(floors) < 3:
         return _not_leaking("too short to judge: too few segments after the warm-up")
     return _verdict(floors, p)
+
+
+def _final_fall_start(buckets: list[list[float]]) -> float:
+    """Where the run's final fall begins: the start of the first bucket of it.
+
+    Exit frees heaps bucket after bucket, and on a loaded machine (or under
+    tracemalloc, which tracks every free) that takes longer than any fixed
+    teardown share: a leak's kept memory going away at exit is not a floor.
+    """
+    i = len(buckets) - 1
+    while i > 0 and buckets[i - 1][1] > buckets[i][1]:
+        i -= 1
+    return buckets[i + 1][0] if i < len(buckets) - 1 else math.inf
 
 
 def _verdict(floors: list[tuple[float, float]], p: ShortRunParams) -> ShortRunVerdict:

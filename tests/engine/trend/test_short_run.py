@@ -66,6 +66,21 @@ def test_teardown_at_exit_does_not_hide_a_leak() -> None:
     assert judge(run(shape)).leaking
 
 
+def test_a_slow_teardown_longer_than_the_teardown_share_does_not_hide_a_leak() -> None:
+    # 13 s of leaking, then 3 s of freeing it (tracemalloc on a loaded machine
+    # frees slowly): the fall is exit, not a falling floor.
+    leak = [50 * MIB + 18 * MIB * i * STEP for i in steps(13)]
+    fall = [leak[-1] * (1 - (k + 1) / 12) + 5 * MIB for k in range(12)]
+    verdict = judge(run(leak + fall, noise=0.0))
+    assert verdict.leaking, verdict.reason
+
+
+def test_a_bounded_run_that_frees_at_exit_stays_bounded() -> None:
+    level = [80 * MIB] * len(steps(13))
+    fall = [80 * MIB * (1 - (k + 1) / 12) for k in range(12)]
+    assert not judge(run(level + fall)).leaking
+
+
 def test_a_run_too_short_to_judge_says_so() -> None:
     verdict = judge(run([50 * MIB + MIB * i for i in range(8)]))
     assert not verdict.leaking
