@@ -204,6 +204,16 @@ class Route:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class InhibitRule:
+    """Alertmanager's inhibit rule: a firing source mutes targets with equal `equal` labels."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+    position: Position | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Silence:
     """Suppresses notifications (never evaluation) for matching alerts in [starts, ends)."""
 
@@ -234,6 +244,7 @@ class RuleSet:
     routes: tuple[Route, ...] = ()
     repeat_interval: float = DEFAULT_REPEAT_INTERVAL
     silences: tuple[Silence, ...] = ()
+    inhibit_rules: tuple[InhibitRule, ...] = ()
     # For series of targets no file declares (replays, the default host).
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     files: tuple[str, ...] = ()

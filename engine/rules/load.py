@@ -30,6 +30,7 @@ from memalert.engine.core.model import (
 from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_literal_secrets
 from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.items import (
+    compile_inhibit_rule,
     compile_notifier,
     compile_route,
     compile_rule,
@@ -182,6 +183,7 @@ _SECTIONS = {
     "targets": compile_target,
     "routes": compile_route,
     "silences": compile_silence,
+    "inhibit_rules": compile_inhibit_rule,
 }
 
 
@@ -294,6 +296,7 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
         routes=tuple(route for r in compiled for route in r.routes),
         repeat_interval=min(repeats, default=DEFAULT_REPEAT_INTERVAL),
         silences=tuple(silence for r in compiled for silence in r.silences),
+        inhibit_rules=tuple(inhibit for r in compiled for inhibit in r.inhibit_rules),
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 
     from memalert.engine.rules.yamlsource import Document, JsonPath
 
-_SECTIONS = {"rules": "rule", "targets": "target", "routes": "route", "silences": "silence"}
+_SECTIONS = {
+    "rules": "rule",
+    "targets": "target",
+    "routes": "route",
+    "silences": "silence",
+    "inhibit_rules": "inhibit rule",
+}
 _SELECTORS = ("process", "pid", "pidfile", "self", "system", "cgroup")
 _TYPE_NAMES = {
     "string": "text",
