@@ -17,9 +17,31 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TypeVar
 
-from memalert.engine.core.model import InhibitRule, matches_all
+from memalert.engine.alerting.evaluate import EvalState
+from memalert.engine.core.model import InhibitRule, Labels, RuleSet, matches_all
 
 Key = TypeVar("Key", bound=Hashable)
+AlertKey = tuple[str, Labels]
+"""An alert as notifications and views name it: rule name, alert labels (with the rule's)."""
+
+
+def inhibited_alerts(ruleset: RuleSet, state: EvalState) -> frozenset[AlertKey]:
+    """The firing alerts of `state` that the ruleset's inhibit rules mute now."""
+    if not ruleset.inhibit_rules:
+        return frozenset()
+    by_name = {rule.name: rule for rule in ruleset.rules}
+    firing: dict[AlertKey, dict[str, str]] = {}
+    for (name, labels), instance in state.instances.items():
+        rule = by_name.get(name)
+        if rule is None or instance.firing is None:
+            continue
+        alert_labels = labels.merged(rule.labels) if rule.labels else labels
+        firing[(name, alert_labels)] = {
+            **alert_labels,
+            "severity": instance.firing.label,
+            "rule": name,
+        }
+    return inhibited(ruleset.inhibit_rules, firing)
 
 
 def inhibited(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from builders import C, W, make_rule, sample
+
 from memalert.engine.alerting.inhibition import inhibited
-from memalert.engine.core.model import InhibitRule, Matcher
+from memalert.engine.alerting.pipeline import Pipeline
+from memalert.engine.alerting.views import active_alerts
+from memalert.engine.core.model import InhibitRule, Matcher, RuleSet
 
 
 def rule(source: dict[str, str], target: dict[str, str], *equal: str) -> InhibitRule:
@@ -70,3 +74,30 @@ def test_globs_and_negation_are_the_routes_matchers() -> None:
         "c": {"rule": "leak", "severity": "critical", "target": "h1"},
     }
     assert inhibited([glob], firing) == {"w"}
+
+
+def test_inhibited_alerts_are_evaluated_and_shown_but_not_notified() -> None:
+    ruleset = RuleSet(
+        rules=(
+            make_rule(name="pressure", above={C: 100}),
+            make_rule(name="leak", above={W: 10}),
+        ),
+        inhibit_rules=(CRITICAL_MUTES_WARNING,),
+    )
+    pipeline = Pipeline(ruleset)
+    tick = pipeline.step(0.0, [sample(150, 0.0), sample(20, 0.0, target="db")])
+    # api: pressure critical fires and mutes leak's warning; db has no critical.
+    notified = {(e.rule, e.labels["target"]) for n in tick.notifications for e in n.events}
+    assert notified == {("pressure", "api"), ("leak", "db")}
+    shown = active_alerts(ruleset, pipeline.state, 0.0)
+    views = {(v.rule, v.labels["target"]): v.inhibited for v in shown}
+    assert views == {
+        ("pressure", "api"): False,
+        ("leak", "api"): True,
+        ("leak", "db"): False,
+    }
+    # The source resolving is notified; the target is no longer shown inhibited.
+    later = pipeline.step(15.0, [sample(15, 15.0), sample(20, 15.0, target="db")])
+    events = [(e.rule, e.event) for n in later.notifications for e in n.events]
+    assert events == [("pressure", "resolved")]
+    assert not any(v.inhibited for v in active_alerts(ruleset, pipeline.state, 15.0))
