@@ -36,6 +36,10 @@ silences:
     ends: 2026-12-02T00:00:00Z
     comment: "maintenance"
     author: ops
+inhibit_rules:
+  - source_matchers: {rule: leak, severity: critical}
+    target_matchers: {target: "db?"}
+    equal: [rule, component]
 rules:
   - name: own
     metric: rss_bytes
@@ -76,7 +80,7 @@ def test_routes_keep_memalerts_order_first_match_and_continue(rules: Path) -> No
 
 
 def test_a_critical_inhibits_the_warning_of_the_same_instance(rules: Path) -> None:
-    (inhibit,) = _config(rules)["inhibit_rules"]
+    inhibit, _ = _config(rules)["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
     assert inhibit["equal"][0] == "alertname"
@@ -187,3 +191,12 @@ def test_the_printed_amtool_commands_make_the_silences_in_alertmanager(tmp_path:
         ("alertname", "leak", False),
         ("target", "^(?:batch-.*)$", True),
     ]
+
+
+def test_the_rule_files_inhibit_rules_follow_with_the_routes_matchers(rules: Path) -> None:
+    _, own = _config(rules)["inhibit_rules"]
+    assert own == {
+        "source_matchers": ['alertname="leak"', 'severity="critical"'],
+        "target_matchers": ['target=~"^(?:db.)$"'],
+        "equal": ["alertname", "component"],
+    }
