@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from memalert.engine.alerting.evaluate import EvalState, evaluate
+from memalert.engine.alerting.inhibition import AlertKey, inhibited_alerts
 from memalert.engine.alerting.messages import RELATED_VARIABLES
 from memalert.engine.alerting.routing import Notification, group_notifications
 from memalert.engine.core.metrics import DETECTOR_METRICS
@@ -28,6 +29,8 @@ class TickResult:
     samples: tuple[Sample, ...]
     events: tuple[AlertEvent, ...]
     notifications: tuple[Notification, ...]
+    # The firing alerts inhibit rules mute after this tick: not notified.
+    inhibited: frozenset[AlertKey] = frozenset()
 
     def adding(self, ruleset: RuleSet, events: Sequence[AlertEvent]) -> TickResult:
         """This tick with `events` found after evaluation (the live engine's follow-ups).
@@ -38,7 +41,8 @@ class TickResult:
         if not events:
             return self
         every = (*self.events, *events)
-        return replace(self, events=every, notifications=tuple(group_notifications(ruleset, every)))
+        notifications = group_notifications(ruleset, every, self.inhibited)
+        return replace(self, events=every, notifications=tuple(notifications))
 
 
 class Pipeline:
@@ -69,11 +73,13 @@ class Pipeline:
             else with_detector_metrics(samples, self.detector)
         )
         self.state, events = evaluate(self.ruleset, detected, self.state, now, silences=silences)
+        inhibited = inhibited_alerts(self.ruleset, self.state)
         return TickResult(
             at=now,
             samples=tuple(detected),
             events=tuple(events),
-            notifications=tuple(group_notifications(self.ruleset, events)),
+            notifications=tuple(group_notifications(self.ruleset, events, inhibited)),
+            inhibited=inhibited,
         )
 
 

@@ -9,13 +9,14 @@ but notifies nobody then, as in Alertmanager: a mute window is a decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from memalert.engine.core.model import (
     CONSOLE_NOTIFIER,
     AlertEvent,
     AlertPending,
+    Labels,
     Route,
     RuleSet,
     matches_all,
@@ -64,13 +65,21 @@ def is_notifying(event: AlertEvent) -> bool:
     return not event.silenced and not isinstance(event, AlertPending)
 
 
-def group_notifications(ruleset: RuleSet, events: Iterable[AlertEvent]) -> list[Notification]:
-    """One Notification per notifier for the events of one tick, in event order."""
+def group_notifications(
+    ruleset: RuleSet,
+    events: Iterable[AlertEvent],
+    inhibited: Collection[tuple[str, Labels]] = (),
+) -> list[Notification]:
+    """One Notification per notifier for the events of one tick, in event order.
+
+    `inhibited` names the alerts (rule, labels) that inhibit rules mute this tick
+    (memalert.engine.alerting.inhibition): their events are not sent.
+    """
     rule_notify = {rule.name: rule.notify for rule in ruleset.rules}
     grouped: dict[str, list[AlertEvent]] = {}
     at = 0.0
     for event in events:
-        if not is_notifying(event):
+        if not is_notifying(event) or (inhibited and (event.rule, event.labels) in inhibited):
             continue
         at = max(at, event.at)
         for name in notifiers_for(ruleset, event, rule_notify.get(event.rule)):

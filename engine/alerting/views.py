@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memalert.engine.alerting.evaluate import EvalState
+from memalert.engine.alerting.inhibition import inhibited_alerts
 from memalert.engine.alerting.messages import related_values, render_summary
 from memalert.engine.core.model import Labels, RuleSet, Severity, Silence
 from memalert.engine.core.secrets import mask
@@ -28,6 +29,8 @@ class AlertView:
     active_since: float
     value: float | None
     summary: str
+    # Muted by an inhibit rule: still evaluated and shown, not notified.
+    inhibited: bool = False
 
 
 def active_alerts(rules: RuleSet, state: EvalState, now: float) -> list[AlertView]:
@@ -37,6 +40,7 @@ def active_alerts(rules: RuleSet, state: EvalState, now: float) -> list[AlertVie
     rules would.
     """
     by_name = {rule.name: rule for rule in rules.rules}
+    muted = inhibited_alerts(rules, state)
     views: list[AlertView] = []
     for (name, labels), inst in state.instances.items():
         rule = by_name.get(name)
@@ -77,6 +81,7 @@ def active_alerts(rules: RuleSet, state: EvalState, now: float) -> list[AlertVie
                     active_since=since,
                     value=value,
                     summary=summary,
+                    inhibited=view_state == "firing" and (name, alert_labels) in muted,
                 )
             )
     return views

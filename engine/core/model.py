@@ -210,6 +210,16 @@ class Route:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class InhibitRule:
+    """Alertmanager's inhibit rule: a firing source mutes targets with equal `equal` labels."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+    position: Position | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Silence:
     """Suppresses notifications (never evaluation) for matching alerts in [starts, ends).
 
@@ -250,6 +260,7 @@ class RuleSet:
     repeat_interval: float = DEFAULT_REPEAT_INTERVAL
     silences: tuple[Silence, ...] = ()
     time_intervals: Mapping[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
+    inhibit_rules: tuple[InhibitRule, ...] = ()
     # For series of targets no file declares (replays, the default host).
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     files: tuple[str, ...] = ()

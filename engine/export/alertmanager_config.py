@@ -11,7 +11,8 @@
 - `repeat_interval` from the rule files; every alert instance is its own group
   (`group_by: ['...']`), as memalert notifies per instance.
 - An inhibit rule: a firing critical mutes the warning of the same instance
-  (equal `alertname` and instance labels), as memalert reports one severity.
+  (equal `alertname` and instance labels), as memalert reports one severity;
+  then the rule files' `inhibit_rules`, with the routes' matchers.
 - `time_intervals` as they are (the rule files use Alertmanager's format) and
   each route's `mute_time_intervals` / `active_time_intervals` on every
   Alertmanager route it becomes.
@@ -56,9 +57,14 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _label(name: str) -> str:
+    """memalert's `rule` label is Alertmanager's `alertname`."""
+    return "alertname" if name == "rule" else label_name(name)
+
+
 def matcher_text(matcher: Matcher) -> str:
     """A memalert glob as an Alertmanager matcher: `target=~"batch-.*"`."""
-    label = "alertname" if matcher.label == "rule" else label_name(matcher.label)
+    label = _label(matcher.label)
     glob = matcher.pattern[1:] if matcher.negate else matcher.pattern
     regex = glob_regex(glob)
     if regex is None:
@@ -135,7 +141,16 @@ def alertmanager_config(
                 "source_matchers": ['severity="critical"'],
                 "target_matchers": ['severity="warning"'],
                 "equal": ["alertname", *INSTANCE_LABELS],
-            }
+            },
+            # The rule files' own inhibit rules, after the one for levels.
+            *(
+                {
+                    "source_matchers": [matcher_text(m) for m in inhibit.source],
+                    "target_matchers": [matcher_text(m) for m in inhibit.target],
+                    "equal": [_label(name) for name in inhibit.equal],
+                }
+                for inhibit in ruleset.inhibit_rules
+            ),
         ],
         "receivers": [_receiver(name, relay_url, token_file) for name in notifiers],
     }

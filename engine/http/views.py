@@ -194,6 +194,7 @@ def alerts_view(snapshot: EngineSnapshot) -> Json:
                 "active_since": alert.active_since,
                 "value": number(alert.value),
                 "summary": mask(alert.summary),
+                "inhibited": alert.inhibited,
             }
             for alert in alerts
         ]

@@ -26,6 +26,7 @@ from memalert.engine.core.limits import (
 from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     DetectorSettings,
+    InhibitRule,
     Matcher,
     NotifierConfig,
     Position,
@@ -56,6 +57,7 @@ class CompiledFile:
     notifiers: list[NotifierConfig] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
     silences: list[Silence] = field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = field(default_factory=list)
     interval: float | None = None
     repeat_interval: float | None = None
     detector: DetectorSettings | None = None

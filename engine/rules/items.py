@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.limits import HOLD, TIME
 from memalert.engine.core.metrics import SAMPLE_METRICS
-from memalert.engine.core.model import NotifierConfig, Route, Rule, Severity, Silence, TargetSpec
+from memalert.engine.core.model import (
+    InhibitRule,
+    NotifierConfig,
+    Route,
+    Rule,
+    Severity,
+    Silence,
+    TargetSpec,
+)
 from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
 from memalert.engine.core.units import format_bytes, parse_decimal, parse_rfc3339
@@ -359,6 +367,24 @@ def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> Non
     rule = match.get("rule")
     if isinstance(rule, str) and rule and not rule.startswith("!"):
         c.out.rule_refs.append((rule, c.doc.position((*path, "rule"))))
+
+
+def compile_inhibit_rule(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:
+    matchers = []
+    for key in ("source_matchers", "target_matchers"):
+        match = item.get(key)
+        matchers.append(c.matchers((*path, key), match))
+        _check_alert_matchers(c, (*path, key), match)
+    equal = item.get("equal", [])
+    if c.item_ok() and all(matchers):
+        c.out.inhibit_rules.append(
+            InhibitRule(
+                source=matchers[0],
+                target=matchers[1],
+                equal=tuple(str(label) for label in equal),
+                position=c.doc.position(path),
+            )
+        )
 
 
 def compile_silence(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None:

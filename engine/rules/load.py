@@ -31,6 +31,7 @@ from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_lite
 from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.intervals import compile_time_interval
 from memalert.engine.rules.items import (
+    compile_inhibit_rule,
     compile_notifier,
     compile_route,
     compile_rule,
@@ -184,6 +185,7 @@ _SECTIONS = {
     "routes": compile_route,
     "silences": compile_silence,
     "time_intervals": compile_time_interval,
+    "inhibit_rules": compile_inhibit_rule,
 }
 
 
@@ -307,6 +309,7 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
             for s in r.silences
         ),
         time_intervals=windows,
+        inhibit_rules=tuple(inhibit for r in compiled for inhibit in r.inhibit_rules),
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

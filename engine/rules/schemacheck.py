@@ -32,6 +32,7 @@ _SECTIONS = {
     "routes": "route",
     "silences": "silence",
     "time_intervals": "time interval",
+    "inhibit_rules": "inhibit rule",
 }
 _SELECTORS = ("process", "pid", "pidfile", "self", "system", "cgroup")
 _TYPE_NAMES = {

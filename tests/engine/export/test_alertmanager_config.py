@@ -51,6 +51,10 @@ silences:
     author: ops
   - match: {target: "batch"}
     time_intervals: [nights]
+inhibit_rules:
+  - source_matchers: {rule: leak, severity: critical}
+    target_matchers: {target: "db?"}
+    equal: [rule, component]
 rules:
   - name: own
     metric: rss_bytes
@@ -110,7 +114,7 @@ def test_time_intervals_and_route_windows_are_exported_as_they_mean(
 
 
 def test_a_critical_inhibits_the_warning_of_the_same_instance(rules: Path) -> None:
-    (inhibit,) = _config(rules)["inhibit_rules"]
+    inhibit, _ = _config(rules)["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
     assert inhibit["equal"][0] == "alertname"
@@ -225,3 +229,12 @@ def test_the_printed_amtool_commands_make_the_silences_in_alertmanager(tmp_path:
         ("alertname", "leak", False),
         ("target", "^(?:batch-.*)$", True),
     ]
+
+
+def test_the_rule_files_inhibit_rules_follow_with_the_routes_matchers(rules: Path) -> None:
+    _, own = _config(rules)["inhibit_rules"]
+    assert own == {
+        "source_matchers": ['alertname="leak"', 'severity="critical"'],
+        "target_matchers": ['target=~"^(?:db.)$"'],
+        "equal": ["alertname", "component"],
+    }

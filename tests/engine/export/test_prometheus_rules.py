@@ -325,3 +325,73 @@ def test_the_related_values_a_summary_reads_are_annotations_for_the_relay(
     )
     capsys.readouterr()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PER_LEVEL_FOR = (
+    "  - name: high-rss\n    metric: rss_bytes\n    above: {warning: 100MiB, critical: 200MiB}\n"
+    "    for: {warning: 1m, critical: 15s}\n"
+)
+
+
+def test_for_per_level_is_each_alerts_own_for(tmp_path: Path) -> None:
+    warning, critical = prometheus_rules(
+        load_rules([write_rules(tmp_path, PER_LEVEL_FOR)], env=None)
+    ).document["groups"][0]["rules"]
+    assert (warning["for"], critical["for"]) == ("1m", "15s")
+    only_critical = PER_LEVEL_FOR.replace("warning: 1m, ", "")
+    warning, critical = prometheus_rules(
+        load_rules([write_rules(tmp_path, only_critical)], env=None)
+    ).document["groups"][0]["rules"]
+    assert "for" not in warning  # a level left out of the mapping has no `for`
+    assert critical["for"] == "15s"
+
+
+@pytest.mark.promtool
+def test_prometheus_fires_per_level_for_as_memalert_does(tmp_path: Path) -> None:
+    """The series of tests/engine/replay/test_ruletest.py's per-level `for` case.
+
+    Critical (15s) fires first and resolves at 45s; warning, pending since 0s,
+    fires at 1m on its own `for`: the same times memalert's test asserts.
+    """
+    rules = write_rules(tmp_path, PER_LEVEL_FOR)
+    out_file = tmp_path / "exported.yml"
+    assert main(["export", "prometheus", str(rules), "-o", str(out_file)]) == 0
+    exported = yaml.safe_load(out_file.read_text(encoding="utf-8"))
+    for alert in exported["groups"][0]["rules"]:
+        del alert["annotations"]  # promtool compares them exactly; the timing is under test
+    out_file.write_text(yaml.safe_dump(exported), encoding="utf-8")
+
+    def firing(*levels: str) -> list[dict[str, Any]]:
+        return [{"exp_labels": {"severity": level, "target": "api"}} for level in levels]
+
+    checks = [
+        {"eval_time": "0s", "alertname": "high-rss", "exp_alerts": []},
+        {"eval_time": "15s", "alertname": "high-rss", "exp_alerts": firing("critical")},
+        {"eval_time": "30s", "alertname": "high-rss", "exp_alerts": firing("critical")},
+        {"eval_time": "45s", "alertname": "high-rss", "exp_alerts": []},
+        {"eval_time": "1m", "alertname": "high-rss", "exp_alerts": firing("warning")},
+    ]
+    test_file = tmp_path / "test.yml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["exported.yml"],
+                "evaluation_interval": "15s",
+                "tests": [
+                    {
+                        "interval": "15s",
+                        "input_series": [
+                            {
+                                "series": 'memalert_rss_bytes{target="api"}',
+                                "values": f"{250 * 2**20}x2 {150 * 2**20}x6",
+                            }
+                        ],
+                        "alert_rule_test": checks,
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = _promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr

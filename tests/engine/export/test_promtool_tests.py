@@ -119,3 +119,27 @@ def test_promtool_and_memalert_test_agree_on_the_differential_scenarios(
     failures = promtool_failures(promtool.stdout)
     assert failures == {}, "\n".join(list(failures.values())[:3])
     assert promtool.returncode == 0, promtool.stdout[-4000:]
+
+
+def test_a_lower_level_with_a_longer_for_leaves_its_test_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # memalert's `critical` is "critical firing" here, with warning maybe still
+    # pending in Prometheus: the test cannot say which, so it is left out, named.
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - name: high-rss\n    metric: rss_bytes\n"
+        "    above: {warning: 100MiB, critical: 200MiB}\n    for: {warning: 1m, critical: 15s}\n"
+    )
+    test_file = tmp_path / "rules_test.yaml"
+    test_file.write_text(
+        "rule_files: [rules.yaml]\nevaluation_interval: 15s\ntests:\n  - name: climb\n"
+        "    input_series:\n      - {target: api, metric: rss_bytes, values: 250MiBx4}\n"
+        "    alert_rule_test:\n      - eval_time: 30s\n        rule: high-rss\n"
+        "        exp_alerts: [{severity: critical, labels: {target: api}}]\n"
+    )
+    code, err = _convert(tmp_path, capsys, test_file)
+    assert code == 0
+    assert (
+        "rules_test.yaml:4:5: warning: test 'climb' is left out: a lower level waits a longer "
+        "`for` than the level expected"
+    ) in err

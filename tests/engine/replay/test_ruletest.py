@@ -128,3 +128,36 @@ def test_missing_test_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_shipped_rule_tests_pass() -> None:
     root = Path(__file__).resolve().parents[3]
     assert main(["test", str(root / "rules" / "tests")]) == 0
+
+
+PER_LEVEL_FOR = RULES.replace("for: 30s", "for: {warning: 1m, critical: 15s}")
+
+
+def test_for_per_level_in_a_test_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Critical waits 15s, warning 1m: critical fires first, resolves when the value
+    # falls between the thresholds at 45s, and warning, pending since 0s, fires at 1m.
+    tests_yaml = """\
+tests:
+  - name: per-level-for
+    input_series:
+      - {target: api, metric: rss_bytes, values: "250MiBx2 150MiBx6"}
+    alert_rule_test:
+      - eval_time: 0s
+        rule: high-rss
+        exp_alerts:
+          - {state: pending, severity: critical, labels: {target: api, team: core}}
+      - eval_time: 15s
+        rule: high-rss
+        exp_alerts:
+          - {severity: critical, labels: {target: api, team: core}}
+      - eval_time: 45s
+        rule: high-rss
+        exp_alerts:
+          - {state: pending, severity: warning, labels: {target: api, team: core}}
+      - eval_time: 1m
+        rule: high-rss
+        exp_alerts:
+          - {severity: warning, labels: {target: api, team: core}}
+"""
+    test_file = write_case(tmp_path, tests_yaml, PER_LEVEL_FOR)
+    assert main(["test", str(test_file)]) == 0, capsys.readouterr().out

@@ -99,6 +99,37 @@ BAD = [
         id="duration-wrong-type",
     ),
     pytest.param(
+        "version: 1\ninhibit_rules:\n  - {source_matchers: {severity: critical}}\n",
+        "r.yaml:3:5: inhibit rule #1 is missing the required key 'target_matchers'",
+        id="inhibit-without-target",
+    ),
+    pytest.param(
+        "version: 1\ninhibit_rules:\n"
+        "  - {source_matchers: {severity: crit}, target_matchers: {severity: warning}}\n",
+        "r.yaml:3:34: 'source_matchers.severity' of inhibit rule #1: 'crit' matches no "
+        "severity; use warning or critical; did you mean 'critical'?",
+        id="inhibit-unknown-severity",
+    ),
+    pytest.param(
+        "version: 1\ninhibit_rules:\n"
+        "  - {source_matchers: {}, target_matchers: {severity: warning}}\n",
+        "r.yaml:3:23: 'source_matchers' of inhibit rule #1 must name at least one label",
+        id="inhibit-empty-matchers",
+    ),
+    pytest.param(
+        "version: 1\ninhibit_rules:\n  - {source_matchers: {severity: critical}, "
+        "target_matchers: {severity: warning}, equals: [target]}\n",
+        "r.yaml:3:83: unknown key 'equals' in inhibit rule #1; did you mean 'equal'?",
+        id="inhibit-unknown-key",
+    ),
+    pytest.param(
+        "version: 1\ninhibit_rules:\n  - {source_matchers: {severity: critical}, "
+        "target_matchers: {severity: warning}, equal: [9x]}\n",
+        "r.yaml:3:91: 'equal[0]' of inhibit rule #1 '9x' must be letters, digits and _, "
+        "not starting with a digit",
+        id="inhibit-bad-equal-label",
+    ),
+    pytest.param(
         RULE + "    above: {warning: 50MiB}\n    for: {warnin: 1m}\n",
         "r.yaml:6:11: unknown key 'warnin' in 'for' of rule 'leak'; did you mean 'warning'?",
         id="for-unknown-level",
@@ -748,3 +779,22 @@ def test_for_per_level_compiles_to_each_levels_own_for(tmp_path: Path) -> None:
     text = RULE + above + "    for: {critical: 2m}\n"
     (rule,) = load(tmp_path, text).rules
     assert (rule.pending_for(W), rule.pending_for(C)) == (0.0, 120.0)
+
+
+def test_inhibit_rules_compile_to_matchers(tmp_path: Path) -> None:
+    text = (
+        "version: 1\ninhibit_rules:\n"
+        "  - source_matchers: {severity: critical, target: 'host-*'}\n"
+        "    target_matchers: {severity: warning}\n"
+        "    equal: [target]\n"
+    )
+    assert check(tmp_path, text) == []
+    (inhibit,) = load(tmp_path, text).inhibit_rules
+    assert inhibit.source == (
+        Matcher.compile("severity", "critical"),
+        Matcher.compile("target", "host-*"),
+    )
+    assert inhibit.target == (Matcher.compile("severity", "warning"),)
+    assert inhibit.equal == ("target",)
+    assert inhibit.position is not None
+    assert (inhibit.position.line, inhibit.position.col) == (3, 5)
