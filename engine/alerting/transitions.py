@@ -106,6 +106,7 @@ class RuleStep:
         "renderer",
         "rule",
         "tick",
+        "waits",
     )
 
     def __init__(self, rule: Rule, tick: Tick) -> None:
@@ -128,6 +129,8 @@ class RuleStep:
             )
             for level in self.levels
         ]
+        # Each level's `for`, indexed by the level (0: not firing), read per instance.
+        self.waits = (0.0, *(rule.pending_for(level) for level in Severity))
         # The compiler orders thresholds, so the least severe level is met first.
         self.lowest = rule.thresholds[self.levels[0]]
         self.renderer = summary_renderer(rule)
@@ -156,19 +159,17 @@ class RuleStep:
         newly_active = False
         beyond = self.beyond
         firing_rank = 0 if current is None else current
-        firing_wait = 0.0 if current is None else self.rule.pending_for(current)
+        firing_wait = self.waits[firing_rank]
         for level, index, trigger, held, wait in self.plan:
             since = previous[index]
             # A level below the firing one fires too (it was met first), unless it
             # waits a longer `for` that has not passed yet: `for: {warning: 10m,
             # critical: 2m}` (docs/rules.md says where this departs from Prometheus).
-            firing_here = level == firing_rank or (
-                level < firing_rank
-                and (
-                    wait <= firing_wait
-                    or old_hold[index] is not None
-                    or (since is not None and now - since >= wait)
-                )
+            firing_here = level <= firing_rank and (
+                level == firing_rank
+                or wait <= firing_wait
+                or old_hold[index] is not None
+                or (since is not None and now - since >= wait)
             )
             if value is not None and beyond(value, held if firing_here else trigger):
                 if since is None:
@@ -303,7 +304,7 @@ class RuleStep:
                 since == now
                 and old.active_since[level - 1] is None
                 and (old.firing is None or level > old.firing)
-                and now - since < self.rule.pending_for(level)
+                and now - since < self.waits[level]
             ):
                 self._emit(
                     AlertPending, labels, value, active=active, severity=level, firing_since=None
