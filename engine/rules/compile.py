@@ -191,13 +191,16 @@ class FileCompiler:
             found.append(Matcher.compile(label, pattern))
         return tuple(found)
 
-    def names(self, path: JsonPath, value: object) -> tuple[str, ...]:
-        """A list of notifier names, each remembered for the cross-file check."""
+    def names(
+        self, path: JsonPath, value: object, refs: list[tuple[str, Position]] | None = None
+    ) -> tuple[str, ...]:
+        """A list of names (notifiers unless `refs` says), each kept for the cross-file check."""
         if not isinstance(value, list):
             return ()
+        kept = self.out.notifier_refs if refs is None else refs
         for i, name in enumerate(value):
             if isinstance(name, str):
-                self.out.notifier_refs.append((name, self.doc.position((*path, i))))
+                kept.append((name, self.doc.position((*path, i))))
         return tuple(n for n in value if isinstance(n, str))
 
     def declare(self, kind: str, name: object, path: JsonPath, *, key: bool = False) -> None:

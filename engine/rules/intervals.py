@@ -55,9 +55,9 @@ def _window(c: FileCompiler, path: JsonPath, entry: dict[str, Any]) -> TimeWindo
             for i, t in enumerate(times if isinstance(times, list) else [])
             if isinstance(t, dict) and (span := _times(c, (*path, "times", i), t)) is not None
         ),
-        weekdays=_spans(c, path, entry, "weekdays", _named(WEEKDAYS, first=0)),
+        weekdays=_spans(c, path, entry, "weekdays", _named(WEEKDAYS, first=0, numbered=False)),
         days_of_month=_spans(c, path, entry, "days_of_month", _day_of_month),
-        months=_spans(c, path, entry, "months", _named(MONTHS, first=1)),
+        months=_spans(c, path, entry, "months", _named(MONTHS, first=1, numbered=True)),
         years=_spans(c, path, entry, "years", _year),
         location=location if isinstance(location, str) else "UTC",
     )
@@ -117,13 +117,17 @@ def _backwards(key: str, first: int, last: int) -> bool:
     return last < first
 
 
-def _named(names: tuple[str, ...], *, first: int) -> Callable[[str], int | str]:
+def _named(names: tuple[str, ...], *, first: int, numbered: bool) -> Callable[[str], int | str]:
+    """A name's number from `first`; with `numbered`, the number itself is accepted too."""
+
     def parse(text: str) -> int | str:
         if text in names:
             return names.index(text) + first
-        if names is MONTHS and text.isascii() and text.isdigit() and 1 <= int(text) <= 12:
+        count = len(names)
+        if numbered and text.isascii() and text.isdigit() and first <= int(text) < first + count:
             return int(text)
-        return f"is not one of {', '.join(names)}" + (" or 1-12" if names is MONTHS else "")
+        numbers = f" or {first}-{first + count - 1}" if numbered else ""
+        return f"is not one of {', '.join(names)}{numbers}"
 
     return parse
 

@@ -341,14 +341,8 @@ def compile_route(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None
 def _interval_names(
     c: FileCompiler, path: JsonPath, item: dict[str, Any], key: str
 ) -> tuple[str, ...]:
-    """A route's time interval names, each remembered for the cross-file check."""
-    names = item.get(key)
-    if not isinstance(names, list):
-        return ()
-    for i, name in enumerate(names):
-        if isinstance(name, str):
-            c.out.interval_refs.append((name, c.doc.position((*path, key, i))))
-    return tuple(n for n in names if isinstance(n, str))
+    """Names of time intervals, each kept for the cross-file check."""
+    return c.names((*path, key), item.get(key), refs=c.out.interval_refs)
 
 
 def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> None:
@@ -393,8 +387,11 @@ def compile_silence(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> No
     _check_alert_matchers(c, (*path, "match"), match)
     intervals = _interval_names(c, path, item, "time_intervals")
     # A recurring silence may leave out its dates: then it holds for ever.
-    starts = _time(c, (*path, "starts"), item.get("starts", None if not intervals else TIME.low))
-    ends = _time(c, (*path, "ends"), item.get("ends", None if not intervals else TIME.high))
+    starts = _time(c, (*path, "starts"), item.get("starts"))
+    ends = _time(c, (*path, "ends"), item.get("ends"))
+    if intervals:  # a recurring silence's dates are optional bounds
+        starts = TIME.low if "starts" not in item else starts
+        ends = TIME.high if "ends" not in item else ends
     if starts is not None and ends is not None and ends <= starts:
         c.error((*path, "ends"), f"{c.what(path)} ends before it starts")
     if c.item_ok() and starts is not None and ends is not None and matchers:
@@ -420,8 +417,6 @@ def _mapping(value: object) -> dict[str, Any]:
 
 
 def _time(c: FileCompiler, path: JsonPath, value: object) -> float | None:
-    if isinstance(value, float):
-        return value  # a default, not the file's text
     if not isinstance(value, str):
         return None
     try:
