@@ -43,18 +43,29 @@ class _DeadlineSocket:
         self._sock.sendall(data)
 
     def close(self) -> None:
-        self._sock.close()
+        # http.client closes its socket as soon as the headers say `Connection: close`,
+        # before the body is read (its own makefile() keeps the socket open until then);
+        # `get_json` closes the real socket once it has read the body.
+        pass
 
 
 class _Connection(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, deadline: float) -> None:
         super().__init__(host, port, timeout=max(0.001, deadline - time.monotonic()))
         self._deadline = deadline
+        self.raw: socket.socket | None = None
 
     def connect(self) -> None:
         super().connect()
         left = max(0.001, self._deadline - time.monotonic())
+        self.raw = self.sock
         self.sock = _DeadlineSocket(self.sock, left)
+
+
+def _detail(exc: Exception) -> str:
+    # One line: a stranger's status line may hold anything.
+    text = " ".join(str(exc).split())
+    return "".join(c if c.isprintable() else "?" for c in text[:200]) or type(exc).__name__
 
 
 def url_of(host: str, port: int, path: str = "") -> str:
@@ -74,13 +85,18 @@ def get_json(host: str, port: int, path: str, *, deadline: float, timeout: float
         body = response.read(MAX_BODY + 1)
     except TimeoutError:
         raise late from None
-    except (OSError, http.client.HTTPException) as exc:
+    except OSError as exc:
         raise DaemonReadError(
-            f"cannot read {url}: {str(exc) or type(exc).__name__} "
-            "(is `memalert run --listen` running there?)"
+            f"cannot read {url}: {_detail(exc)} (is `memalert run --listen` running there?)"
+        ) from None
+    except http.client.HTTPException as exc:
+        raise DaemonReadError(
+            f"{url}: not an answer of memalert's HTTP API ({type(exc).__name__}: {_detail(exc)})"
         ) from None
     finally:
         connection.close()
+        if connection.raw is not None:
+            connection.raw.close()
     if response.status != 200:
         raise DaemonReadError(f"{url}: HTTP {response.status} {response.reason}")
     if len(body) > MAX_BODY:
