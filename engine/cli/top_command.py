@@ -218,7 +218,8 @@ class _Screen:
         status = (
             f"q quit  s sort  every {format_duration(self.interval)}"
             if self.error is None
-            else f"{self.error}; retrying every {format_duration(self.interval)} (q quits)"
+            # What to do first: a long error is cut at the terminal's width.
+            else f"retrying every {format_duration(self.interval)} (q quits): {self.error}"
         )
         screen.erase()
         for y, line in enumerate(lines):

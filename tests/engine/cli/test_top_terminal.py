@@ -154,6 +154,12 @@ def test_top_draws_the_targets_in_a_terminal_and_q_or_ctrl_c_restore_it(
 
         pane.press("s")
         pane.wait_for_text("sort: growth")
+        # A terminal too short for every row shows the first ones, and says so.
+        pane.tmux("resize-window", "-t", "top", "-x", "100", "-y", "4")
+        screen = pane.wait_for_text("2 targets, 1 shown")
+        assert len(screen.splitlines()[0]) <= 100
+        pane.tmux("resize-window", "-t", "top", "-x", "120", "-y", "30")
+        pane.wait_for_text("2 targets  alerts")
         pane.press("q")
         screen = pane.wait_for_text("top-exit=0")
         assert not pane.alternate()
@@ -169,6 +175,15 @@ def test_top_draws_the_targets_in_a_terminal_and_q_or_ctrl_c_restore_it(
         pane.wait_for_text("saved-42")  # the command line itself shows $((6 * 7))
         before = (tmp_path / "stty.before").read_text()
         assert (tmp_path / "stty.after").read_text() == before
+
+        # The daemon goes away: the last table stays, the status line says why.
+        pane.type(f"{command}; echo top-exit=$?")
+        pane.wait_for_text("FIRING warning big-rss")
+        assert daemon[0].stop() == 0
+        screen = pane.wait_for_text("retrying every 1s (q quits): cannot read http://")
+        assert "big-rss" in screen
+        pane.press("q")
+        wait_for("the third exit", lambda: pane.screen().count("top-exit=0") == 3)
     finally:
         pane.close()
 
