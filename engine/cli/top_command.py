@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import curses
 import os
 import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from memalert.engine.cli.commands import DEFAULT_LISTEN, duration_within, positive_duration
 from memalert.engine.core.errors import EXIT_OK, MemalertError
 from memalert.engine.core.limits import INTERVAL
 from memalert.engine.core.units import format_duration
 from memalert.engine.http.top_table import SORTS, TopDataError, build_table, render
-
-if TYPE_CHECKING:
-    import curses
 
 PATHS = ("/snapshot", "/leaks", "/alerts")
 DEFAULT_TIMEOUT = 5.0
@@ -130,22 +128,20 @@ def _plain(args: argparse.Namespace, source: str, documents: tuple[Any, Any, Any
             if args.interval is None:
                 return EXIT_OK
             time.sleep(args.interval)
-            print()
             documents = read_daemon(args.connect, args.timeout)
+            print()
     except KeyboardInterrupt:  # Ctrl-C ends a repeating table: the normal way to stop it
         return EXIT_OK
 
 
 def _live(args: argparse.Namespace, source: str, documents: tuple[Any, Any, Any]) -> int:
-    import curses  # noqa: PLC0415 - only a terminal needs it
-
     def stop(signum: int, frame: FrameType | None) -> None:
         del signum, frame
         raise _StopError
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        curses.wrapper(_Screen(args, source, documents, curses).run)
+        curses.wrapper(_Screen(args, source, documents).run)
     except curses.error as exc:
         raise TerminalError(
             f"cannot draw on this terminal (TERM={os.environ.get('TERM', '')!r}): {exc}; "
@@ -162,20 +158,14 @@ class _Screen:
     """The view on a terminal: keys `q` (quit) and `s` (next sort order)."""
 
     def __init__(
-        self,
-        args: argparse.Namespace,
-        source: str,
-        documents: tuple[Any, Any, Any],
-        curses_module: Any,
+        self, args: argparse.Namespace, source: str, documents: tuple[Any, Any, Any]
     ) -> None:
         self.args, self.source, self.documents = args, source, documents
-        self.curses = curses_module
         self.sort: str = args.sort
         self.interval: float = LIVE_INTERVAL if args.interval is None else args.interval
         self.error: str | None = None  # the last read's, shown until a read succeeds
 
     def run(self, screen: curses.window) -> None:
-        curses = self.curses
         with contextlib.suppress(curses.error):  # a terminal that cannot hide it shows it
             curses.curs_set(0)
         next_read = time.monotonic() + self.interval
@@ -199,7 +189,6 @@ class _Screen:
             self.error = "; ".join(d.message for d in exc.diagnostics)
 
     def _draw(self, screen: curses.window) -> None:
-        curses = self.curses
         height, width = screen.getmaxyx()
         table = build_table(*self.documents, sort=self.sort)
         lines = render(
@@ -230,5 +219,5 @@ class _Screen:
 
     def _put(self, screen: curses.window, y: int, text: str, attribute: int) -> None:
         # curses refuses to write the bottom-right cell, after writing the rest.
-        with contextlib.suppress(self.curses.error):
+        with contextlib.suppress(curses.error):
             screen.addnstr(y, 0, text, screen.getmaxyx()[1], attribute)

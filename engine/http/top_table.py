@@ -116,8 +116,8 @@ def _alert_cells(alerts: Any) -> tuple[dict[str, AlertCell], int, int]:
         worst = max(
             found,
             key=lambda a: (
-                _STATE_RANK.get(a.get("state"), 0),  # type: ignore[arg-type]
-                _SEVERITY_RANK.get(a.get("severity"), 0),  # type: ignore[arg-type]
+                _STATE_RANK.get(a.get("state", ""), 0),
+                _SEVERITY_RANK.get(a.get("severity", ""), 0),
             ),
         )
         cells[target] = AlertCell(
