@@ -8,6 +8,8 @@ late or not at all. The terminal itself is driven in test_top_terminal.py.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -158,3 +160,15 @@ def test_bad_options_are_refused_by_the_parser(capsys: pytest.CaptureFixture[str
             main(["top", *argv])
         assert exit_.value.code == 2
     assert "expects HOST:PORT, the daemon's --listen address" in capsys.readouterr().err
+
+
+def test_the_cli_loads_curses_and_http_client_only_when_top_runs() -> None:
+    # `memalert run` imports the CLI too: the daemon's footprint stays without them.
+    script = (
+        "import sys; from memalert.engine.cli.main import build_parser; build_parser(); "
+        "print(' '.join(m for m in ('curses', '_curses', 'http.client') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == ""
