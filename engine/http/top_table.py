@@ -73,7 +73,7 @@ class TopTable:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Line:
     text: str
-    emphasis: str  # "title", "header", "firing", "pending" or ""
+    emphasis: str  # "title", "header", "firing" (a row with a firing alert) or ""
 
 
 def _number(value: Any) -> float | None:
@@ -287,7 +287,7 @@ def render(
     ]
     for row in rows:
         alert = row.alert.text() if row.alert else "-"
-        emphasis = row.alert.state if row.alert and row.alert.state in _STATE_RANK else ""
+        emphasis = "firing" if row.alert and row.alert.state == "firing" else ""
         text = line(shorten(row.target, target_width), _cells(row), alert)
         lines.append(Line(text=text, emphasis=emphasis))
     return lines if height is None else lines[:height]

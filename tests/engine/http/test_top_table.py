@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from http_fakes import START, populated_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memalert.engine.core.units import format_bytes
 from memalert.engine.http.top_table import (
@@ -222,7 +224,13 @@ def test_a_terminal_shows_the_top_rows_that_fit_cut_to_its_width() -> None:
         target(f"worker-{n:04}", leak_confidence=n / 1000, leak_growth_bytes_per_hour=n * 1e3)
         for n in range(1000)
     ]
-    docs = documents(*many, alerts=[alert("worker-0999", "pending", "warning")])
+    docs = documents(
+        *many,
+        alerts=[
+            alert("worker-0999", "pending", "warning"),
+            alert("worker-0998", "firing", "warning"),
+        ],
+    )
     table = build_table(*docs)
     shown = render(table, source="s", sort="confidence", now=NOW, width=80, height=24)
     assert len(shown) == 24
@@ -230,8 +238,8 @@ def test_a_terminal_shows_the_top_rows_that_fit_cut_to_its_width() -> None:
     assert "1000 targets, 22 shown" in shown[0].text
     rows = [line.text.split()[0] for line in shown[2:]]
     assert rows == [f"worker-{n:04}" for n in range(999, 977, -1)]
-    assert shown[2].emphasis == "pending"
-    assert shown[3].emphasis == ""
+    assert shown[2].emphasis == ""  # pending: only firing rows stand out
+    assert shown[3].emphasis == "firing"
     assert (shown[0].emphasis, shown[1].emphasis) == ("title", "header")
 
 
@@ -257,3 +265,56 @@ def test_no_targets_and_no_tick_yet() -> None:
 def test_bytes_use_the_projects_units() -> None:
     (_, _, row) = lines(*documents(target("a", rss_bytes=1.5 * 1024**3)), now=NOW)
     assert format_bytes(1.5 * 1024**3) in row
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=80),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+ENTRY = st.fixed_dictionaries(
+    {"target": JSON | st.text(max_size=120)},
+    optional=dict.fromkeys(
+        (
+            "up",
+            "rss_bytes",
+            "limit_bytes",
+            "leak_confidence",
+            "leak_growth_bytes_per_hour",
+            "time_to_limit_seconds",
+            "component",
+            "confidence",
+            "growth_bytes_per_hour",
+            "labels",
+            "state",
+            "severity",
+            "rule",
+        ),
+        JSON,
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    snapshot=JSON | st.fixed_dictionaries({"targets": st.lists(ENTRY | JSON, max_size=6)}),
+    leaks=JSON | st.fixed_dictionaries({"leaks": st.lists(ENTRY | JSON, max_size=6)}),
+    alerts=JSON | st.fixed_dictionaries({"alerts": st.lists(ENTRY | JSON, max_size=6)}),
+    sort=st.sampled_from(SORTS),
+    width=st.integers(1, 200),
+    height=st.integers(0, 40),
+)
+def test_any_json_is_a_table_or_a_shape_error_and_the_lines_fit(
+    *, snapshot: Any, leaks: Any, alerts: Any, sort: str, width: int, height: int
+) -> None:
+    try:
+        table = build_table(snapshot, leaks, alerts, sort=sort)
+    except TopDataError:
+        return
+    shown = render(table, source="s", sort=sort, now=NOW, width=width, height=height)
+    assert len(shown) <= height
+    assert all(len(line.text) <= width and "\n" not in line.text for line in shown)
+    plain = render(table, source="s", sort=sort, now=NOW)
+    assert len(plain) == 2 + len(table.rows)
