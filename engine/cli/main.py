@@ -12,6 +12,7 @@ from memalert.engine.cli.exec_command import add_exec_command
 from memalert.engine.cli.export_commands import add_export_commands
 from memalert.engine.cli.output import print_error, report_error
 from memalert.engine.cli.relay_command import add_relay_command
+from memalert.engine.cli.top_command import add_top_command
 from memalert.engine.core.errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_exec_command(commands)
     add_export_commands(commands)
     add_relay_command(commands)
+    add_top_command(commands)
     return parser
 
 
