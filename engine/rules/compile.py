@@ -26,6 +26,7 @@ from memalert.engine.core.limits import (
 from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     DetectorSettings,
+    Grouping,
     InhibitRule,
     Matcher,
     NotifierConfig,
@@ -60,6 +61,7 @@ class CompiledFile:
     inhibit_rules: list[InhibitRule] = field(default_factory=list)
     interval: float | None = None
     repeat_interval: float | None = None
+    grouping: Grouping | None = None  # the top level's group_by, group_wait, group_interval
     detector: DetectorSettings | None = None
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)

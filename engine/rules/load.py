@@ -38,6 +38,7 @@ from memalert.engine.rules.items import (
     compile_silence,
     compile_target,
 )
+from memalert.engine.rules.routegroups import compile_grouping
 from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
 
@@ -161,6 +162,8 @@ def compile_file(
         c.out.repeat_interval = c.duration(
             ("repeat_interval",), data["repeat_interval"], REPEAT_INTERVAL
         )
+    # Before the routes: the top level's grouping is their default.
+    c.out.grouping = compile_grouping(c, (), data, None)
     if "detector" in data:
         c.out.detector = compile_detector(c, ("detector",), data["detector"])
     for section, compile_item in _SECTIONS.items():
@@ -310,6 +313,8 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
         ),
         time_intervals=windows,
         inhibit_rules=tuple(inhibit for r in compiled for inhibit in r.inhibit_rules),
+        # Alertmanager has one root route: the first file's top level that sets grouping.
+        grouping=next((r.grouping for r in compiled if r.grouping is not None), None),
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )
