@@ -50,7 +50,10 @@ class Notification:
 
 def matchable(event: AlertEvent) -> dict[str, str]:
     """The labels routes, silences and `group_by` see: the alert's, `severity` and `rule`."""
-    return {**event.labels, "severity": event.severity.label, "rule": event.rule}
+    labels = event.labels.as_dict()  # a copy of a dict: faster than unpacking a Mapping
+    labels["severity"] = event.severity.label
+    labels["rule"] = event.rule
+    return labels
 
 
 def matched_routes(ruleset: RuleSet, event: AlertEvent) -> list[int] | None:

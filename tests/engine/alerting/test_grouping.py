@@ -276,3 +276,12 @@ def test_zero_and_negative_timers_are_refused_at_their_key(tmp_path: Path) -> No
         (error,) = [str(d) for d in check_paths([path])]
         assert error.startswith(f"{path}:10:"), error
         assert f"'{key}' of route #1" in error
+
+
+def test_an_alerts_new_event_is_matched_against_the_silences_again() -> None:
+    ticks = Ticks(_ruleset())
+    critical = Silence(matchers=(Matcher.compile("severity", "critical"),), starts=0, ends=1e9)
+    ticks.at(0, [_event(AlertFired, 0, "a")], silences=[critical])
+    assert len(ticks.at(30, silences=[critical])) == 1  # warning: not silenced
+    ticks.at(60, [_event(AlertEscalated, 60, "a", severity=Severity.CRITICAL)], silences=[critical])
+    assert ticks.at(330, silences=[critical]) == []  # critical now: silenced
