@@ -66,6 +66,8 @@ class CompiledFile:
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
     rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
+    # Labels that route, inhibit and silence matchers need present: name, what, where.
+    label_refs: list[tuple[str, str, Position]] = field(default_factory=list)
     time_intervals: dict[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
     interval_refs: list[tuple[str, Position]] = field(default_factory=list)  # routes' intervals
     # Each `${VAR}` the environment fills in: name, where, what happens when unset.

@@ -348,9 +348,17 @@ def _interval_names(
 
 
 def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> None:
-    """Routes and silences match alert labels: `severity` and `rule` have known values."""
+    """Routes and silences match alert labels: `severity` and `rule` have known values.
+
+    Each label a matcher needs present is kept for `check`'s warning about
+    labels no rule's alerts carry (memalert.engine.rules.load).
+    """
     if not isinstance(match, dict):
         return
+    for label, pattern in match.items():
+        if isinstance(pattern, str) and not pattern.startswith("!"):
+            at = (*path, label)
+            c.out.label_refs.append((label, c.what(at), c.doc.position(at, key=True)))
     severity = match.get("severity")
     if isinstance(severity, str) and severity not in ("", "!"):
         glob = severity.removeprefix("!")
