@@ -112,7 +112,7 @@ def group_labels(grouping: Grouping, event: AlertEvent) -> Labels:
 
 
 def uses_grouping(ruleset: RuleSet) -> bool:
-    return ruleset.grouping is not None or any(r.grouping for r in ruleset.routes)
+    return ruleset.grouping is not None or any(r.grouping is not None for r in ruleset.routes)
 
 
 def step(
