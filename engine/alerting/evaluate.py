@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from memalert.engine.alerting.grouping import Groups
 from memalert.engine.alerting.staleness import LOOKBACK_SECONDS, SeriesKey, current_series
 from memalert.engine.alerting.transitions import INACTIVE, InstanceState, RuleStep, Tick
 from memalert.engine.core.model import AlertEvent, Labels, RuleSet, Sample, Silence, matches_all
@@ -35,6 +36,9 @@ InstanceKey = tuple[str, Labels]
 class EvalState:
     instances: Mapping[InstanceKey, InstanceState] = field(default_factory=dict)
     series: Mapping[SeriesKey, Sample] = field(default_factory=dict)
+    # The routes' aggregation groups (alerting.grouping): kept, restored, committed
+    # with the instances, so a restart keeps the groups' timers.
+    groups: Groups = field(default_factory=dict)
 
 
 def evaluate(
@@ -100,7 +104,7 @@ def evaluate(
                     del instances[key]
                 elif new is not old:
                     instances[key] = new
-    return EvalState(instances=instances, series=series), tick.events
+    return EvalState(instances=instances, series=series, groups=state.groups), tick.events
 
 
 def _tick(
@@ -109,9 +113,14 @@ def _tick(
     return Tick(
         now=now,
         repeat_interval=rules.repeat_interval,
-        silences=[s for s in (*rules.silences, *silences) if s.active(now)],
+        silences=silences_in_force(rules, silences, now),
         series=series,
     )
+
+
+def silences_in_force(rules: RuleSet, silences: Sequence[Silence], now: float) -> list[Silence]:
+    """The rule files' silences and the given ones (the store's) that are active at `now`."""
+    return [s for s in (*rules.silences, *silences) if s.active(now)]
 
 
 def renotify(

@@ -18,11 +18,10 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import TypeVar
 
 from memalert.engine.alerting.evaluate import EvalState
-from memalert.engine.core.model import InhibitRule, Labels, RuleSet, matches_all
+from memalert.engine.alerting.routing import AlertKey
+from memalert.engine.core.model import InhibitRule, RuleSet, matches_all
 
 Key = TypeVar("Key", bound=Hashable)
-AlertKey = tuple[str, Labels]
-"""An alert as notifications and views name it: rule name, alert labels (with the rule's)."""
 
 
 def inhibited_alerts(ruleset: RuleSet, state: EvalState) -> frozenset[AlertKey]:

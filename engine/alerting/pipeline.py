@@ -1,4 +1,4 @@
-"""One tick after sampling: detect -> evaluate -> route, shared by run, dry-run and test.
+"""One tick after sampling: detect -> evaluate -> route -> group, shared by run, dry-run and test.
 
 The only thing that differs between live, replayed and unit-tested rules is
 where the samples come from; this class is the part they share, so a rule that
@@ -8,12 +8,14 @@ passes `memalert test` behaves the same at 3 a.m.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from memalert.engine.alerting.evaluate import EvalState, evaluate
-from memalert.engine.alerting.inhibition import AlertKey, inhibited_alerts
+from memalert.engine.alerting import grouping
+from memalert.engine.alerting.evaluate import EvalState, evaluate, silences_in_force
+from memalert.engine.alerting.grouping import Groups
+from memalert.engine.alerting.inhibition import inhibited_alerts
 from memalert.engine.alerting.messages import RELATED_VARIABLES
-from memalert.engine.alerting.routing import Notification, group_notifications
+from memalert.engine.alerting.routing import AlertKey, Notification, group_notifications
 from memalert.engine.core.metrics import DETECTOR_METRICS
 from memalert.engine.core.model import AlertEvent, RuleSet, Sample, Silence
 from memalert.engine.trend.detector import TrendDetector
@@ -28,21 +30,15 @@ class TickResult:
     at: float
     samples: tuple[Sample, ...]
     events: tuple[AlertEvent, ...]
+    # What is sent at this tick: the events of routes without grouping, and
+    # the groups flushed now (alerting.grouping), after inhibition and muting.
     notifications: tuple[Notification, ...]
     # The firing alerts inhibit rules mute after this tick: not notified.
     inhibited: frozenset[AlertKey] = frozenset()
-
-    def adding(self, ruleset: RuleSet, events: Sequence[AlertEvent]) -> TickResult:
-        """This tick with `events` found after evaluation (the live engine's follow-ups).
-
-        The notifications are grouped again from all of the tick's events, by the
-        same routing as every tick, so what is enqueued is what dry-run shows.
-        """
-        if not events:
-            return self
-        every = (*self.events, *events)
-        notifications = group_notifications(ruleset, every, self.inhibited)
-        return replace(self, events=every, notifications=tuple(notifications))
+    # The groups before this tick and the silences in force, so follow-up
+    # events of the same tick are grouped again from the same start (`Pipeline.adding`).
+    groups_before: Groups = field(default_factory=dict, compare=False, repr=False)
+    silences: tuple[Silence, ...] = field(default=(), compare=False, repr=False)
 
 
 class Pipeline:
@@ -72,15 +68,50 @@ class Pipeline:
             if self.detector is None
             else with_detector_metrics(samples, self.detector)
         )
+        groups_before = self.state.groups
         self.state, events = evaluate(self.ruleset, detected, self.state, now, silences=silences)
         inhibited = inhibited_alerts(self.ruleset, self.state)
+        in_force = tuple(silences_in_force(self.ruleset, silences, now))
         return TickResult(
             at=now,
             samples=tuple(detected),
             events=tuple(events),
-            notifications=tuple(group_notifications(self.ruleset, events, inhibited)),
+            notifications=self._notify(now, groups_before, events, inhibited, in_force),
             inhibited=inhibited,
+            groups_before=groups_before,
+            silences=in_force,
         )
+
+    def adding(self, result: TickResult, events: Sequence[AlertEvent]) -> TickResult:
+        """The tick `result` with `events` found after evaluation (the live engine's follow-ups).
+
+        The notifications are made again from all of the tick's events, by the
+        same routing and grouping as every tick, so what is enqueued is what dry-run shows.
+        """
+        if not events:
+            return result
+        every = (*result.events, *events)
+        notifications = self._notify(
+            result.at, result.groups_before, every, result.inhibited, result.silences
+        )
+        return replace(result, events=every, notifications=notifications)
+
+    def _notify(
+        self,
+        now: float,
+        groups: Groups,
+        events: Sequence[AlertEvent],
+        inhibited: frozenset[AlertKey],
+        silences: tuple[Silence, ...],
+    ) -> tuple[Notification, ...]:
+        """This tick's notifications; the groups after it go into the state."""
+        now_sent = group_notifications(self.ruleset, events, inhibited)
+        groups, flushed = grouping.step(
+            self.ruleset, groups, events, now=now, inhibited=inhibited, silences=silences
+        )
+        if groups is not self.state.groups:
+            self.state = replace(self.state, groups=groups)
+        return (*now_sent, *flushed)
 
 
 # Template variables filled from detector metrics (messages.related_values).

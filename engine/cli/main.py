@@ -42,6 +42,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         # file:line:col: warning: ..., as compilers print theirs
         errors += [f"{d.file}:{d.line}:{d.col}: warning: {d.message}" for d in report.unset]
+    # Matchers that match no alert are worth a look, never a failure (Alertmanager allows them).
+    errors += [f"{d.file}:{d.line}:{d.col}: warning: {d.message}" for d in report.warnings]
     for line in errors:
         print_error(line)
     failed = len(report.errors) + (len(unset) if args.strict_env else 0)
@@ -50,6 +52,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     if unset:
         print_error(f"{len(unset)} warning(s): set them, or run `check --strict-env` to fail")
+    if report.warnings:
+        print_error(f"{len(report.warnings)} warning(s) about matchers")
     _print(f"ok: {', '.join(args.rules)}")
     return EXIT_OK
 

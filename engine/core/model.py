@@ -197,6 +197,23 @@ class NotifierConfig:
     position: Position | None = None
 
 
+GROUP_BY_ALL = "..."
+"""`group_by: ['...']`: every label is a group label (one group per alert)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grouping:
+    """Alertmanager's grouping over time on a route (docs/rules.md, Routes).
+
+    The defaults are Alertmanager's; `repeat` None is the rule set's `repeat_interval`.
+    """
+
+    by: tuple[str, ...] = ()
+    wait: float = 30.0
+    interval: float = 300.0
+    repeat: float | None = None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Route:
     matchers: tuple[Matcher, ...]
@@ -206,6 +223,8 @@ class Route:
     # outside all of the second (when given), the route notifies nobody.
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    # None: no grouping over time, each tick's events are sent as they happen.
+    grouping: Grouping | None = None
     position: Position | None = None
 
 
@@ -261,6 +280,9 @@ class RuleSet:
     silences: tuple[Silence, ...] = ()
     time_intervals: Mapping[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = ()
+    # The top level's group_by/group_wait/group_interval: Alertmanager's root
+    # route, for alerts no route matches (None: sent as they happen).
+    grouping: Grouping | None = None
     # For series of targets no file declares (replays, the default host).
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     files: tuple[str, ...] = ()

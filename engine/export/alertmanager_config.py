@@ -9,7 +9,10 @@
   notifiers becomes one Alertmanager route per notifier, all but the last with
   `continue: true`. memalert's `rule` label is Alertmanager's `alertname`.
 - `repeat_interval` from the rule files; every alert instance is its own group
-  (`group_by: ['...']`), as memalert notifies per instance.
+  (`group_by: ['...']`), as memalert notifies per instance, except on routes
+  with grouping over time (`group_by`, `group_wait`, ...), which keep theirs
+  (`rule` is `alertname` there too), and at the root when the top level sets
+  grouping; routes without it then say the per-instance settings themselves.
 - An inhibit rule: a firing critical mutes the warning of the same instance
   (equal `alertname` and instance labels), as memalert reports one severity;
   then the rule files' `inhibit_rules`, with the routes' matchers.
@@ -28,7 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from memalert.engine.core.model import CONSOLE_NOTIFIER, Matcher, RuleSet, Silence
+from memalert.engine.core.model import (
+    CONSOLE_NOTIFIER,
+    GROUP_BY_ALL,
+    Grouping,
+    Matcher,
+    RuleSet,
+    Silence,
+)
 from memalert.engine.core.timeintervals import WEEKDAYS, Span, TimeWindow
 from memalert.engine.core.units import rfc3339
 from memalert.engine.export.exposition import label_name
@@ -72,19 +82,38 @@ def matcher_text(matcher: Matcher) -> str:
     return f"{label}{'!~' if matcher.negate else '=~'}{_quoted(regex)}"
 
 
+def _grouping(ruleset: RuleSet, grouping: Grouping | None, timing: Timing) -> dict[str, Any]:
+    """Alertmanager's group_by and timers for memalert's grouping (None: per instance)."""
+    if grouping is None:
+        return {
+            "group_by": [GROUP_BY_ALL],
+            "group_wait": prometheus_duration(timing.group_wait),
+            "group_interval": prometheus_duration(timing.group_interval),
+            "repeat_interval": prometheus_duration(ruleset.repeat_interval),
+        }
+    repeat = ruleset.repeat_interval if grouping.repeat is None else grouping.repeat
+    return {
+        "group_by": [name if name == GROUP_BY_ALL else _label(name) for name in grouping.by],
+        "group_wait": prometheus_duration(grouping.wait),
+        "group_interval": prometheus_duration(grouping.interval),
+        "repeat_interval": prometheus_duration(repeat),
+    }
+
+
 def _routes(
     matchers: list[str],
     notify: Sequence[str],
     *,
     last_continues: bool,
-    windows: Mapping[str, list[str]] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[Any]:
+    """One Alertmanager route per notifier; `extra`: the time windows and grouping keys."""
     routes = []
     for i, notifier in enumerate(notify):
         route: dict[str, Any] = {"receiver": notifier}
         if matchers:
             route["matchers"] = list(matchers)
-        route.update(windows or {})
+        route.update(extra or {})
         if i < len(notify) - 1 or last_continues:
             route["continue"] = True
         routes.append(route)
@@ -108,14 +137,16 @@ def alertmanager_config(
     timing: Timing = Timing(),
 ) -> dict[str, Any]:
     routes: list[Any] = []
+    # With grouping at the root, a route without grouping says it is per instance.
+    per_instance = {} if ruleset.grouping is None else _grouping(ruleset, None, timing)
     for rule in ruleset.rules:
         if rule.notify:
-            # A rule's own `notify` wins over every route.
+            # A rule's own `notify` wins over every route, and is never grouped.
             own = [f"alertname={_quoted(rule.name)}"]
-            routes += _routes(own, rule.notify, last_continues=False)
+            routes += _routes(own, rule.notify, last_continues=False, extra=per_instance)
     for route in ruleset.routes:
         matchers = [matcher_text(m) for m in route.matchers]
-        windows = {
+        extra: dict[str, Any] = {
             key: list(names)
             for key, names in (
                 ("mute_time_intervals", route.mute_time_intervals),
@@ -123,17 +154,18 @@ def alertmanager_config(
             )
             if names
         }
+        if route.grouping is not None:
+            extra.update(_grouping(ruleset, route.grouping, timing))
+        else:
+            extra.update(per_instance)
         routes += _routes(
-            matchers, route.notify, last_continues=route.continue_matching, windows=windows
+            matchers, route.notify, last_continues=route.continue_matching, extra=extra
         )
     notifiers = [CONSOLE_NOTIFIER, *(n for n in ruleset.notifiers if n != CONSOLE_NOTIFIER)]
     config: dict[str, Any] = {
         "route": {
             "receiver": CONSOLE_NOTIFIER,
-            "group_by": ["..."],
-            "group_wait": prometheus_duration(timing.group_wait),
-            "group_interval": prometheus_duration(timing.group_interval),
-            "repeat_interval": prometheus_duration(ruleset.repeat_interval),
+            **_grouping(ruleset, ruleset.grouping, timing),
             "routes": routes,
         },
         "inhibit_rules": [

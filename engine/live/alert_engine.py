@@ -222,7 +222,7 @@ class AlertEngine:
         if finished is not None:
             follow_up = finished.follow_up(ruleset, pipeline.state, now, silences)
             if follow_up is not None:
-                result = result.adding(ruleset, (follow_up,))
+                result = pipeline.adding(result, (follow_up,))
         try:
             self._store.commit_tick(
                 pipeline.state, result.notifications, now=now, rule_metrics=self._rule_metrics

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 from memalert.engine.alerting.messages import describe_labels, event_line, notification_title
 from memalert.engine.alerting.pipeline import Pipeline, TickResult
-from memalert.engine.core.model import AlertEvent, AlertRepeated, RuleSet, Sample, Severity
+from memalert.engine.alerting.routing import Notification
+from memalert.engine.core.model import (
+    AlertEvent,
+    AlertRepeated,
+    AlertResolved,
+    Labels,
+    RuleSet,
+    Sample,
+    Severity,
+)
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration, rfc3339
 from memalert.engine.replay.budget import (
@@ -92,8 +101,9 @@ def run_dry_run(
     """Replay and print; returns counts so the CLI can pick its exit code.
 
     Every event is printed (JSON: one object each, `notify` naming the
-    notifiers it is sent to); text output follows each tick's events with the
-    messages it sends, each line stamped with its time.
+    notifiers it is sent to at once); text output follows each tick's events with the
+    messages it sends, each line stamped with its time. A group's notification
+    (a route with grouping over time) is one JSON object of its own, with its alerts.
     """
     transitions = notifications = 0
     worst: Severity | None = None
@@ -108,12 +118,11 @@ def run_dry_run(
             notify = recipients.get(id(event), ())
             write(mask(_event(event, notify, output_format)))
         notifications += len(tick.notifications)
-        if output_format == "text":
-            for note in tick.notifications:
-                title = notification_title(note.events)
-                write(mask(f"{rfc3339(note.at)}  -> {note.notifier}: {title}"))
-                for event in note.events:
-                    write(mask(f"         {event_line(event)}"))
+        for note in tick.notifications:
+            if output_format == "text":
+                write(mask(_notification_text(note)))
+            elif note.group is not None:
+                write(mask(_group_json(note, note.group)))
     if output_format == "text":
         worst_text = worst.label if worst else "none"
         write(
@@ -123,10 +132,45 @@ def run_dry_run(
     return DryRunSummary(transitions=transitions, notifications=notifications, worst_fired=worst)
 
 
+def _notification_text(note: Notification) -> str:
+    group = "" if note.group is None else f" {describe_labels(note.group)}"
+    lines = [f"{rfc3339(note.at)}  -> {note.notifier}{group}: {notification_title(note.events)}"]
+    lines.extend(f"         {event_line(event)}" for event in note.events)
+    return "\n".join(lines)
+
+
+def _group_json(note: Notification, group: Labels) -> str:
+    """A group's notification: its alerts may come from earlier ticks (alerting.grouping)."""
+    return json.dumps(
+        {
+            "at": rfc3339(note.at),
+            "notification": note.notifier,
+            "group": group.as_dict(),
+            "alerts": [
+                {
+                    "rule": e.rule,
+                    "severity": e.severity.label,
+                    "labels": e.labels.as_dict(),
+                    "state": "resolved" if isinstance(e, AlertResolved) else "firing",
+                    "event": e.event,
+                    "event_at": rfc3339(e.at),
+                    "message": e.summary,
+                }
+                for e in note.events
+            ],
+        }
+    )
+
+
 def _recipients(tick: TickResult) -> dict[int, tuple[str, ...]]:
-    """Which notifiers each event of the tick goes to, read off the tick's notifications."""
+    """Which notifiers each event of the tick goes to at once, read off the tick's notifications.
+
+    A group's notifications are printed on their own (`_group_json`), not here.
+    """
     found: dict[int, list[str]] = {}
     for note in tick.notifications:
+        if note.group is not None:
+            continue
         for event in note.events:
             found.setdefault(id(event), []).append(note.notifier)
     return {key: tuple(names) for key, names in found.items()}

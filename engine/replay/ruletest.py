@@ -7,6 +7,7 @@ at or before it. `exp_alerts` lists firing alerts; pending ones are compared
 too when an expected alert says `state: pending` or the check sets
 `include_pending: true`. Labels must match exactly (sample labels plus the
 rule's labels); `severity` and `summary` are compared when given.
+`notification_test` checks what is sent (memalert.engine.replay.notifytest).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from memalert.engine.core.errors import (
 from memalert.engine.core.model import Labels, RuleSet, Sample, Severity
 from memalert.engine.core.units import UnitError, format_duration, parse_duration
 from memalert.engine.replay.budget import MAX_EVALUATIONS, describe_count, grid_points
+from memalert.engine.replay.notifytest import (
+    ExpectedNotification,
+    NotificationCheck,
+    NotificationFailure,
+    parse_expected,
+    same_items,
+)
 from memalert.engine.replay.series import MAX_VALUES, SeriesError, expand_values
 from memalert.engine.rules.load import load_rules
 from memalert.engine.rules.schemacheck import did_you_mean
@@ -81,6 +89,7 @@ class RuleTestCase:
     name: str
     samples: tuple[Sample, ...]
     checks: tuple[AlertCheck, ...]
+    notification_checks: tuple[NotificationCheck, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -241,7 +250,7 @@ def _case(
         )
     checks = []
     latest: tuple[float, list[str | int]] = (0.0, where)
-    for c_index, check in enumerate(test["alert_rule_test"]):
+    for c_index, check in enumerate(test.get("alert_rule_test", [])):
         check_where: list[str | int] = [*where, "alert_rule_test", c_index]
         expected = tuple(
             ExpectedAlert(
@@ -264,12 +273,22 @@ def _case(
                 expected=expected,
             )
         )
+    notification_checks = []
+    for n_index, check in enumerate(test.get("notification_test", [])):
+        at: list[str | int] = [*where, "notification_test", n_index, "eval_time"]
+        eval_time = _duration(document, at, 0.0)
+        if eval_time > latest[0]:
+            latest = (eval_time, at)
+        notification_checks.append(
+            NotificationCheck(eval_time=eval_time, expected=parse_expected(check))
+        )
     _spend_evaluations(document, latest, evaluation_interval, budget)
     samples.sort(key=lambda s: s.ts)
     return RuleTestCase(
         name=test.get("name", f"test #{index + 1}"),
         samples=tuple(samples),
         checks=tuple(sorted(checks, key=lambda c: c.eval_time)),
+        notification_checks=tuple(sorted(notification_checks, key=lambda c: c.eval_time)),
     )
 
 
@@ -299,20 +318,21 @@ def _spend_evaluations(
     budget.evaluations -= needed
 
 
-def run_case(test_file: RuleTestFile, case: RuleTestCase) -> list[Failure]:
+def run_case(test_file: RuleTestFile, case: RuleTestCase) -> list[Failure | NotificationFailure]:
     """Evaluate one test case from time 0 and compare every check; [] means it passed."""
     pipeline = Pipeline(test_file.ruleset)
     step = test_file.evaluation_interval
-    last = max((c.eval_time for c in case.checks), default=0.0)
-    failures: list[Failure] = []
-    sample_index = check_index = 0
+    times = [c.eval_time for c in case.checks] + [c.eval_time for c in case.notification_checks]
+    last = max(times, default=0.0)
+    failures: list[Failure | NotificationFailure] = []
+    sample_index = check_index = notification_index = 0
     tick = 0
     while tick * step <= last:
         now = tick * step
         start = sample_index
         while sample_index < len(case.samples) and case.samples[sample_index].ts <= now:
             sample_index += 1
-        pipeline.step(now, case.samples[start:sample_index])
+        result = pipeline.step(now, case.samples[start:sample_index])
         while check_index < len(case.checks) and case.checks[check_index].eval_time < now + step:
             check = case.checks[check_index]
             check_index += 1
@@ -321,20 +341,21 @@ def run_case(test_file: RuleTestFile, case: RuleTestCase) -> list[Failure]:
                 for view in active_alerts(test_file.ruleset, pipeline.state, now)
                 if view.rule == check.rule and (view.state == "firing" or check.include_pending)
             )
-            if not _same(check.expected, got):
+            if not same_items(check.expected, got, ExpectedAlert.matches):
                 failures.append(Failure(file=test_file.path, test=case.name, check=check, got=got))
+        checks = case.notification_checks
+        while (
+            notification_index < len(checks) and checks[notification_index].eval_time < now + step
+        ):
+            notes = checks[notification_index]
+            notification_index += 1
+            sent = result.notifications
+            if not same_items(notes.expected, sent, ExpectedNotification.matches):
+                failures.append(
+                    NotificationFailure(file=test_file.path, test=case.name, check=notes, got=sent)
+                )
         tick += 1
     return failures
-
-
-def _same(expected: tuple[ExpectedAlert, ...], got: tuple[AlertView, ...]) -> bool:
-    unmatched = list(got)
-    for exp in expected:
-        found = next((g for g in unmatched if exp.matches(g)), None)
-        if found is None:
-            return False
-        unmatched.remove(found)
-    return not unmatched
 
 
 def expand_test_paths(paths: Sequence[str | Path]) -> list[Path]:

@@ -26,6 +26,7 @@ from memalert.engine.core.limits import (
 from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
 from memalert.engine.core.model import (
     DetectorSettings,
+    Grouping,
     InhibitRule,
     Matcher,
     NotifierConfig,
@@ -60,10 +61,13 @@ class CompiledFile:
     inhibit_rules: list[InhibitRule] = field(default_factory=list)
     interval: float | None = None
     repeat_interval: float | None = None
+    grouping: Grouping | None = None  # the top level's group_by, group_wait, group_interval
     detector: DetectorSettings | None = None
     declared: list[tuple[str, str, Position]] = field(default_factory=list)  # kind, name
     notifier_refs: list[tuple[str, Position]] = field(default_factory=list)
     rule_refs: list[tuple[str, Position]] = field(default_factory=list)  # route `rule:` globs
+    # Labels that route, inhibit and silence matchers need present: name, what, where.
+    label_refs: list[tuple[str, str, Position]] = field(default_factory=list)
     time_intervals: dict[str, tuple[TimeWindow, ...]] = field(default_factory=dict)
     interval_refs: list[tuple[str, Position]] = field(default_factory=list)  # routes' intervals
     # Each `${VAR}` the environment fills in: name, where, what happens when unset.

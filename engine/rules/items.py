@@ -30,6 +30,7 @@ from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
 from memalert.engine.core.units import format_bytes, parse_decimal, parse_rfc3339
 from memalert.engine.rules.detector import compile_detector
+from memalert.engine.rules.routegroups import compile_grouping
 from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.templates import TEMPLATE_VARIABLES, format_value, template_errors
 
@@ -333,6 +334,7 @@ def compile_route(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> None
                 continue_matching=bool(item.get("continue", False)),
                 mute_time_intervals=_interval_names(c, path, item, "mute_time_intervals"),
                 active_time_intervals=_interval_names(c, path, item, "active_time_intervals"),
+                grouping=compile_grouping(c, path, item, c.out.grouping),
                 position=c.doc.position(path),
             )
         )
@@ -346,9 +348,17 @@ def _interval_names(
 
 
 def _check_alert_matchers(c: FileCompiler, path: JsonPath, match: object) -> None:
-    """Routes and silences match alert labels: `severity` and `rule` have known values."""
+    """Routes and silences match alert labels: `severity` and `rule` have known values.
+
+    Each label a matcher needs present is kept for `check`'s warning about
+    labels no rule's alerts carry (memalert.engine.rules.load).
+    """
     if not isinstance(match, dict):
         return
+    for label, pattern in match.items():
+        if isinstance(pattern, str) and not pattern.startswith("!"):
+            at = (*path, label)
+            c.out.label_refs.append((label, c.what(at), c.doc.position(at, key=True)))
     severity = match.get("severity")
     if isinstance(severity, str) and severity not in ("", "!"):
         glob = severity.removeprefix("!")

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.errors import Diagnostic, RuleFileError
 from memalert.engine.core.limits import INTERVAL, REPEAT_INTERVAL
+from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.core.model import (
     CONSOLE_NOTIFIER,
     DEFAULT_INTERVAL,
@@ -38,6 +39,7 @@ from memalert.engine.rules.items import (
     compile_silence,
     compile_target,
 )
+from memalert.engine.rules.routegroups import compile_grouping
 from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
 
@@ -52,10 +54,12 @@ TEST_FILE_KEY = "rule_files"  # the top-level key of a `memalert test` file
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CheckReport:
-    """What `memalert check` finds: `errors`, and each `${VAR}` the environment lacks."""
+    """What `memalert check` finds: `errors`, each `${VAR}` the environment lacks,
+    and `warnings` (matchers on labels no rule's alerts carry)."""
 
     errors: list[Diagnostic]
     unset: list[Diagnostic]
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 def check_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
@@ -83,7 +87,34 @@ def check_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None) -
             if env is not None and name not in env
         }
     )
-    return CheckReport(errors=diagnostics, unset=unset)
+    return CheckReport(errors=diagnostics, unset=unset, warnings=_unmatched_labels(compiled))
+
+
+def _unmatched_labels(compiled: Sequence[CompiledFile]) -> list[Diagnostic]:
+    """Matchers needing a label that no rule's alerts carry: they match no live alert.
+
+    An alert carries its metric's labels (the metric table), its rule's
+    `labels`, `severity` and `rule`. A warning, not an error: Alertmanager
+    allows it, and recorded observations may carry other labels.
+    """
+    rules = [rule for result in compiled for rule in result.rules]
+    if not rules:
+        return []  # a file of routes alone: the rules are elsewhere
+    carried = {"severity", "rule"}
+    for rule in rules:
+        info = SAMPLE_METRICS.get(rule.metric)
+        carried |= set() if info is None else info.labels
+        carried |= set(rule.labels)
+    return sorted(
+        _at(
+            position,
+            f"{what}: no rule's alerts carry label {label!r}, so it matches no alert "
+            f"(they carry {', '.join(sorted(carried))}){did_you_mean(label, sorted(carried))}",
+        )
+        for result in compiled
+        for label, what, position in result.label_refs
+        if label not in carried
+    )
 
 
 def load_rules(paths: Sequence[str | Path], *, env: Mapping[str, str] | None) -> RuleSet:
@@ -161,6 +192,8 @@ def compile_file(
         c.out.repeat_interval = c.duration(
             ("repeat_interval",), data["repeat_interval"], REPEAT_INTERVAL
         )
+    # Before the routes: the top level's grouping is their default.
+    c.out.grouping = compile_grouping(c, (), data, None)
     if "detector" in data:
         c.out.detector = compile_detector(c, ("detector",), data["detector"])
     for section, compile_item in _SECTIONS.items():
@@ -310,6 +343,8 @@ def _merge(compiled: Sequence[CompiledFile]) -> RuleSet:
         ),
         time_intervals=windows,
         inhibit_rules=tuple(inhibit for r in compiled for inhibit in r.inhibit_rules),
+        # Alertmanager has one root route: the first file's top level that sets grouping.
+        grouping=next((r.grouping for r in compiled if r.grouping is not None), None),
         detector=detectors[0] if detectors else DetectorSettings(),
         files=tuple(r.file for r in compiled),
     )

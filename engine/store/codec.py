@@ -15,6 +15,9 @@ Payload (version 1):
                  "top_sites": [["cache.py:42", 4.2e7]],
                  "active_since": ..., "firing_since": ..., "reason": ""}]}
 
+A notification of a route's group (alerting.grouping) also has `"group"`: the
+group's labels. Older payloads have none and read as a tick's events.
+
 Non-finite numbers are written as Python's json writes them (`Infinity`, `NaN`).
 """
 
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from memalert.engine.alerting.grouping import Group
 from memalert.engine.alerting.routing import Notification
 from memalert.engine.core.model import (
     AlertDeescalated,
@@ -82,12 +86,14 @@ def decode_labels(text: str) -> Labels:
 
 def encode_notification(notification: Notification) -> str:
     try:
-        document = {
+        document: dict[str, Any] = {
             "version": PAYLOAD_VERSION,
             "notifier": notification.notifier,
             "at": _number(notification.at),
-            "events": [_encode_event(e, i) for i, e in enumerate(notification.events)],
+            "events": encode_events(notification.events),
         }
+        if notification.group is not None:
+            document["group"] = notification.group.as_dict()
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise PayloadError(
@@ -119,10 +125,12 @@ def _decode_notification(text: str) -> Notification:
     events = document.get("events")
     if not isinstance(events, list):
         raise PayloadError("payload 'events' must be a list")
+    group = document.get("group")  # absent before grouping existed, and for a tick's events
     return Notification(
         notifier=_field(document, "notifier", _text),
         at=_field(document, "at", _number),
-        events=tuple(_decode_event(event, index) for index, event in enumerate(events)),
+        events=decode_events(events),
+        group=None if group is None else _field(document, "group", _labels),
     )
 
 
@@ -243,6 +251,16 @@ _REQUIRED_EVENT_FIELDS = frozenset(
 )
 
 
+def encode_events(events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+    """Events as JSON values (a notification's, a notification group's alerts)."""
+    return [_encode_event(e, i) for i, e in enumerate(events)]
+
+
+def decode_events(values: Sequence[Any]) -> tuple[AlertEvent, ...]:
+    """What `encode_events` wrote; PayloadError names the first event that is wrong."""
+    return tuple(_decode_event(value, index) for index, value in enumerate(values))
+
+
 def _encode_event(event: AlertEvent, index: int) -> dict[str, Any]:
     encoded: dict[str, Any] = {"event": event.event}
     for name, (encode, _) in EVENT_FIELDS.items():
@@ -278,3 +296,64 @@ def _field(
         return decode(document[name])
     except PayloadError as exc:
         raise PayloadError(f"{where}{name}: {exc}") from None
+
+
+# -- notification groups (alerting.grouping) -------------------------------------
+
+
+def encode_group(group: Group) -> str:
+    """A group's alerts and notification log; its key and timer are columns of their own."""
+    document = {
+        "alerts": encode_events(tuple(group.alerts.values())),
+        "sent_firing": [
+            [rule, labels.as_dict(), severity.label]
+            for (rule, labels), severity in sorted(group.sent_firing, key=_sent_order)
+        ],
+        "sent_resolved": [
+            [rule, labels.as_dict()]
+            for rule, labels in sorted(group.sent_resolved, key=lambda k: (k[0], k[1].items_key))
+        ],
+        "renotify": group.renotify,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_group(text: str, *, due: float, notified_at: float | None) -> Group:
+    """What `encode_group` wrote; any problem raises PayloadError only."""
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise PayloadError("a group must be a JSON object")
+        events = document.get("alerts")
+        if not isinstance(events, list):
+            raise PayloadError("a group's 'alerts' must be a list")
+        alerts = {(e.rule, e.labels): e for e in decode_events(events)}
+        return Group(
+            alerts=alerts,
+            due=due,
+            notified_at=notified_at,
+            sent_firing=frozenset(
+                ((_text(rule), _labels(labels)), _severity(severity))
+                for rule, labels, severity in _field(document, "sent_firing", _list)
+            ),
+            sent_resolved=frozenset(
+                (_text(rule), _labels(labels))
+                for rule, labels in _field(document, "sent_resolved", _list)
+            ),
+            renotify=_field(document, "renotify", _flag),
+        )
+    except PayloadError:
+        raise
+    except _UNREADABLE as exc:
+        raise PayloadError(f"group cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _sent_order(item: tuple[tuple[str, Labels], Severity]) -> tuple[Any, ...]:
+    (rule, labels), severity = item
+    return (rule, labels.items_key, severity)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise PayloadError(f"expected a list, got {value!r}")
+    return value

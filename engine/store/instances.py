@@ -44,6 +44,25 @@ def read_all(conn: sqlite3.Connection, path: Path) -> list[StoredAlert]:
     return [_stored_alert(row, path) for row in conn.execute(_SELECT).fetchall()]
 
 
+def changes(
+    committed: Mapping[InstanceKey, InstanceState], instances: Mapping[InstanceKey, InstanceState]
+) -> tuple[list[tuple[InstanceKey, InstanceState]], list[InstanceKey]]:
+    """The instances changed or new since `committed`, and the keys of those gone."""
+    changed: list[tuple[InstanceKey, InstanceState]] = []
+    kept = 0
+    for key, inst in instances.items():
+        old = committed.get(key)
+        if old is not None:
+            kept += 1
+            # The evaluator hands back the same object for an unchanged instance.
+            if old is inst or old == inst:
+                continue
+        changed.append((key, inst))
+    # Every committed key still present: skip a second pass over 10,000 keys.
+    removed = [] if kept == len(committed) else [k for k in committed if k not in instances]
+    return changed, removed
+
+
 def upsert(
     conn: sqlite3.Connection,
     changed: Iterable[tuple[InstanceKey, InstanceState]],

@@ -131,6 +131,19 @@ _RECEIVED_WEBHOOKS = (
     "CREATE INDEX received_webhooks_at ON received_webhooks (received_at)",
 )
 
+# The routes' notification groups (memalert.engine.store.groups): their timers and
+# what they last sent survive a restart. A file from v4 has none: groups start anew.
+_NOTIFICATION_GROUPS = (
+    """CREATE TABLE notification_groups (
+        route TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        due REAL NOT NULL,
+        notified_at REAL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (route, labels)
+    ) WITHOUT ROWID""",
+)
+
 # Append only: a released migration is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, description="initial schema", statements=_INITIAL_SCHEMA),
@@ -146,6 +159,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=4,
         description="webhooks the relay accepted, for de-duplication",
         statements=_RECEIVED_WEBHOOKS,
+    ),
+    Migration(
+        version=5,
+        description="the routes' notification groups",
+        statements=_NOTIFICATION_GROUPS,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memalert.engine.alerting.evaluate import EvalState, InstanceKey, InstanceState
+from memalert.engine.alerting.grouping import Groups
 from memalert.engine.core.model import Silence
+from memalert.engine.store import groups as store_groups
 from memalert.engine.store import instances as store_instances
 from memalert.engine.store import outbox, silences
 from memalert.engine.store.codec import PayloadError
@@ -89,8 +91,9 @@ class StateStore:
             except BaseException:
                 self.close()
                 raise
-        # The instances as last committed: commit_tick writes only the difference.
+        # The instances and groups as last committed: commit_tick writes only the difference.
         self._committed: dict[InstanceKey, InstanceState] | None = None
+        self._committed_groups: Groups | None = None
         self._listeners: list[Callable[[], None]] = []
 
     # -- lifecycle --------------------------------------------------------------
@@ -126,11 +129,13 @@ class StateStore:
     # -- alert instances --------------------------------------------------------
 
     def load_state(self) -> EvalState:
-        """The instances last committed; `series` is left empty (the lookback refills it)."""
+        """The instances and groups last committed; `series` is left empty (the lookback
+        refills it)."""
         with self._lock:
             alerts = self._read_alerts()
             self._committed = {(a.rule, a.labels): a.state for a in alerts}
-            return EvalState(instances=dict(self._committed))
+            self._committed_groups = self._read_groups()
+            return EvalState(instances=dict(self._committed), groups=self._committed_groups)
 
     def commit_tick(
         self,
@@ -140,31 +145,24 @@ class StateStore:
         now: float,
         rule_metrics: Mapping[str, str] | None = None,
     ) -> CommitStats:
-        """Write the instances that changed and enqueue `notifications`, atomically.
+        """Write the instances and groups that changed and enqueue `notifications`, atomically.
 
         `rule_metrics` (rule name -> metric) lets written rows carry the
         instance's current value from `state.series`. On failure nothing is
         written and the next commit writes the whole difference again.
         """
         with self._lock:
-            committed = self._committed_instances()
             instances = state.instances
-            changed: list[tuple[InstanceKey, InstanceState]] = []
-            kept = 0
-            for key, inst in instances.items():
-                old = committed.get(key)
-                if old is not None:
-                    kept += 1
-                    # The evaluator hands back the same object for an unchanged instance.
-                    if old is inst or old == inst:
-                        continue
-                changed.append((key, inst))
-            # Every committed key still present: skip a second pass over 10,000 keys.
-            removed = [] if kept == len(committed) else [k for k in committed if k not in instances]
+            changed, removed = store_instances.changes(self._committed_instances(), instances)
             stats = CommitStats(
                 written=len(changed), deleted=len(removed), enqueued=len(notifications)
             )
-            if not (changed or removed or notifications):
+            if self._committed_groups is None:
+                self._committed_groups = self._read_groups()
+            groups_changed, groups_removed = store_groups.changes(
+                self._committed_groups, state.groups
+            )
+            if not (changed or removed or notifications or groups_changed or groups_removed):
                 # The common quiet tick: no transaction. Keep the caller's objects
                 # so the next diff is decided by identity, the cheap test.
                 self._committed = dict(instances)
@@ -176,7 +174,9 @@ class StateStore:
                 if removed:
                     store_instances.delete(conn, removed)
                 outbox.enqueue(conn, notifications, now)
+                store_groups.write(conn, state.groups, groups_changed, groups_removed)
             self._committed = dict(instances)
+            self._committed_groups = state.groups
             listeners = list(self._listeners) if notifications else []
         for listener in listeners:
             listener()
@@ -335,6 +335,10 @@ class StateStore:
             # A commit before any load must still delete rows the state dropped.
             self._committed = {(a.rule, a.labels): a.state for a in self._read_alerts()}
         return self._committed
+
+    def _read_groups(self) -> Groups:
+        with self._read("reading notification groups") as conn:
+            return store_groups.read_all(conn, self.path)
 
     def _read_alerts(self) -> list[StoredAlert]:
         with self._read("reading alert instances") as conn:

@@ -238,3 +238,52 @@ def test_the_rule_files_inhibit_rules_follow_with_the_routes_matchers(rules: Pat
         "target_matchers": ['target=~"^(?:db.)$"'],
         "equal": ["alertname", "component"],
     }
+
+
+GROUPED = """\
+version: 1
+group_wait: 20s
+notifiers:
+  hook: {urls: ["json://127.0.0.1:1/x"]}
+routes:
+  - match: {severity: critical}
+    notify: [hook]
+    group_by: [rule, target]
+    group_interval: 2m
+    repeat_interval: 1h
+rules:
+  - name: leak
+    metric: leak_bytes
+    above: {warning: 1MiB, critical: 2MiB}
+"""
+
+
+def test_routes_with_grouping_keep_it_and_the_top_level_sets_the_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grouped = tmp_path / "grouped.yaml"
+    grouped.write_text(GROUPED, encoding="utf-8")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        "version: 1\nroutes:\n  - {match: {target: db}, notify: [console]}\n", encoding="utf-8"
+    )
+    route = alertmanager_config(load_rules([grouped, plain], env=None))["route"]
+    timers = ("group_by", "group_wait", "group_interval", "repeat_interval")
+    assert [route[k] for k in timers] == [[], "20s", "5m", "4h"]
+    first, second = route["routes"]
+    assert [first[k] for k in timers] == [["alertname", "target"], "20s", "2m", "1h"]
+    # A route without grouping, beside a root that groups: per instance, as in memalert.
+    assert [second[k] for k in timers] == [["..."], "10s", "1m", "4h"]
+    if shutil.which("amtool") is None:
+        return
+    out_file = tmp_path / "alertmanager.yml"
+    assert main(["export", "alertmanager", str(grouped), str(plain), "-o", str(out_file)]) == 0
+    capsys.readouterr()
+    result = subprocess.run(
+        ["amtool", "check-config", str(out_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -198,3 +198,43 @@ def test_dry_run_text_stamps_every_notification_with_its_time(
         (name, at) for name, at, _ in live
     ]
     assert f", {len(live)} notifications would be sent" in lines[-1]
+
+
+GROUPED_RULES = RULES.replace(
+    "    notify: [hook]\n",
+    "    notify: [hook]\n    group_by: [rule]\n    group_wait: 30s\n    group_interval: 1m\n",
+)
+
+
+def test_dry_run_lists_the_group_notifications_the_live_engine_sends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Grouping over time through the outbox: same groups, times and alerts as dry-run."""
+    rules, observations = write_inputs(tmp_path)
+    rules.write_text(GROUPED_RULES)
+    live = [
+        (name, at, tuple((e[0], e[1], e[2], e[3]) for e in events))
+        for name, at, events in live_notifications(tmp_path, rules, observations)
+        if name == "hook"
+    ]
+
+    assert (
+        main(["dry-run", str(rules), "--observations", str(observations), "--format", "json"]) == 0
+    )
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    replayed = [
+        (
+            r["notification"],
+            r["at"],
+            tuple(
+                (a["event"], a["rule"], a["severity"], tuple(sorted(a["labels"].items())))
+                for a in r["alerts"]
+            ),
+        )
+        for r in records
+        if r.get("notification") == "hook"
+    ]
+    assert replayed == live
+    assert len(live) >= 3  # first notification, changes, resolutions
+    # One notification per group flush, listing both targets' alerts together.
+    assert any(len(events) == 2 for _, _, events in live)

@@ -55,7 +55,17 @@ BASE: dict[str, Any] = {
         },
     ],
     "notifiers": {"oncall": {"urls": ["${SLACK_WEBHOOK_URL}", "console://"]}},
-    "routes": [{"match": {"severity": "critical"}, "notify": ["oncall"], "continue": True}],
+    "routes": [
+        {
+            "match": {"severity": "critical"},
+            "notify": ["oncall"],
+            "continue": True,
+            "group_by": ["target", "rule"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "1h",
+        }
+    ],
     "repeat_interval": "4h",
     "silences": [
         {
@@ -104,6 +114,8 @@ HOT_PATHS = [
     ("rules", 2, "below", "critical"),
     ("silences", 0, "starts"),
     ("routes", 0, "match", "severity"),
+    *[("routes", 0, key) for key in ("group_by", "group_wait", "group_interval")],
+    ("routes", 0, "group_by", 0),
 ]
 VALUES = st.recursive(
     SCALARS,

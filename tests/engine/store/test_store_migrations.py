@@ -138,8 +138,9 @@ def test_a_v1_file_is_upgraded_keeping_every_row_and_value(tmp_path: Path) -> No
     assert scalar(path, "PRAGMA application_id") == APPLICATION_ID
     assert scalar(path, "PRAGMA integrity_check") == "ok"
     upgraded = every_row(path)
-    # v3 adds the relay's table, empty: nothing of v1 moves into it.
-    assert set(upgraded) == {*v1, "received_webhooks"}
+    # v4 adds the relay's table and v5 the notification groups, empty: nothing
+    # of v1 moves into them.
+    assert set(upgraded) == {*v1, "received_webhooks", "notification_groups"}
     assert upgraded["received_webhooks"] == (["key", "notifier", "received_at"], [])
     for table, (columns, rows) in v1.items():
         new_columns, new_rows = upgraded[table]
