@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,7 @@ class Received:
     path: str
     headers: Mapping[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 class WebhookServer:
@@ -97,7 +99,13 @@ class WebhookServer:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 server.requests.append(
-                    Received(method="POST", path=self.path, headers=dict(self.headers), body=body)
+                    Received(
+                        method="POST",
+                        path=self.path,
+                        headers=dict(self.headers),
+                        body=body,
+                        at=time.monotonic(),
+                    )
                 )
                 self.send_response(server.status)
                 self.send_header("Content-Length", "2")
