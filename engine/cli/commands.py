@@ -329,7 +329,7 @@ def _status_lines(status: StoreStatus, now: float) -> list[str]:
         )
         lines.append(
             f"  {alert.status.upper():8} {_severity(alert).label:9}{alert.rule} "
-            f"{describe_labels(alert.labels)}"
+            f"{describe_labels(alert.labels)}{'  inhibited' if alert.inhibited else ''}"
             f"{'' if since is None else '  since ' + _ago(now, since)}{value}"
         )
     lines.append(f"silences in force: {len(status.silences)}")
@@ -380,6 +380,7 @@ def _status_json(status: StoreStatus, now: float) -> dict[str, Any]:
                 "labels": a.labels.as_dict(),
                 "fingerprint": a.fingerprint,
                 "state": a.status,
+                "inhibited": a.inhibited,
                 "severity": _severity(a).label,
                 "active_since": {
                     level.label: _optional_time(a.state.active_since[level - 1])

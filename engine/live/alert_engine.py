@@ -225,7 +225,11 @@ class AlertEngine:
                 result = pipeline.adding(result, (follow_up,))
         try:
             self._store.commit_tick(
-                pipeline.state, result.notifications, now=now, rule_metrics=self._rule_metrics
+                pipeline.state,
+                result.notifications,
+                now=now,
+                rule_metrics=self._rule_metrics,
+                inhibited=result.inhibited,
             )
         except Exception:
             pipeline.state = before  # re-evaluated next tick: delayed, never dropped

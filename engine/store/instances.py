@@ -81,6 +81,28 @@ def delete(conn: sqlite3.Connection, removed: Iterable[InstanceKey]) -> None:
     )
 
 
+def read_inhibited(conn: sqlite3.Connection, path: Path) -> frozenset[InstanceKey]:
+    """The alerts inhibit rules muted after the last committed tick."""
+    found: set[InstanceKey] = set()
+    for rule, labels_json in conn.execute("SELECT rule, labels FROM inhibited_alerts"):
+        try:
+            found.add((rule, decode_labels(labels_json)))
+        except PayloadError as exc:
+            raise StateStoreError(
+                f"state file {path}: inhibited alert {rule!r} {labels_json}: {exc}"
+            ) from exc
+    return frozenset(found)
+
+
+def write_inhibited(conn: sqlite3.Connection, inhibited: Iterable[InstanceKey]) -> None:
+    """Replace the inhibited set (small: only firing alerts a source mutes)."""
+    conn.execute("DELETE FROM inhibited_alerts")
+    conn.executemany(
+        "INSERT INTO inhibited_alerts (rule, labels) VALUES (?, ?)",
+        ((rule, encode_labels(labels)) for rule, labels in inhibited),
+    )
+
+
 def _stored_alert(row: tuple[Any, ...], path: Path) -> StoredAlert:
     rule, labels_json = row[0], row[1]
     try:

@@ -26,6 +26,7 @@ class StoredAlert:
     last_value: float | None
     updated_at: float
     metric: str = ""  # the rule's metric, '' for rows written before it was stored
+    inhibited: bool = False  # muted by an inhibit rule after the last tick
 
     @property
     def status(self) -> str:

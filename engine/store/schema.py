@@ -133,6 +133,7 @@ _RECEIVED_WEBHOOKS = (
 
 # The routes' notification groups (memalert.engine.store.groups): their timers and
 # what they last sent survive a restart. A file from v4 has none: groups start anew.
+# Beside them, the alerts inhibit rules mute after the last tick, for `memalert status`.
 _NOTIFICATION_GROUPS = (
     """CREATE TABLE notification_groups (
         route TEXT NOT NULL,
@@ -141,6 +142,11 @@ _NOTIFICATION_GROUPS = (
         notified_at REAL,
         payload TEXT NOT NULL,
         PRIMARY KEY (route, labels)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE inhibited_alerts (
+        rule TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        PRIMARY KEY (rule, labels)
     ) WITHOUT ROWID""",
 )
 
@@ -162,7 +168,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=5,
-        description="the routes' notification groups",
+        description="the routes' notification groups and the inhibited alerts",
         statements=_NOTIFICATION_GROUPS,
     ),
 )

@@ -25,6 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,7 @@ class StateStore:
         # The instances and groups as last committed: commit_tick writes only the difference.
         self._committed: dict[InstanceKey, InstanceState] | None = None
         self._committed_groups: Groups | None = None
+        self._committed_inhibited: frozenset[InstanceKey] | None = None
         self._listeners: list[Callable[[], None]] = []
 
     # -- lifecycle --------------------------------------------------------------
@@ -144,11 +146,13 @@ class StateStore:
         *,
         now: float,
         rule_metrics: Mapping[str, str] | None = None,
+        inhibited: frozenset[InstanceKey] = frozenset(),
     ) -> CommitStats:
         """Write the instances and groups that changed and enqueue `notifications`, atomically.
 
         `rule_metrics` (rule name -> metric) lets written rows carry the
-        instance's current value from `state.series`. On failure nothing is
+        instance's current value from `state.series`; `inhibited` is the set of
+        alerts inhibit rules mute now, for `status`. On failure nothing is
         written and the next commit writes the whole difference again.
         """
         with self._lock:
@@ -162,7 +166,18 @@ class StateStore:
             groups_changed, groups_removed = store_groups.changes(
                 self._committed_groups, state.groups
             )
-            if not (changed or removed or notifications or groups_changed or groups_removed):
+            if self._committed_inhibited is None:
+                with self._read("reading inhibited alerts") as conn:
+                    self._committed_inhibited = store_instances.read_inhibited(conn, self.path)
+            inhibition_changed = inhibited != self._committed_inhibited
+            if not (
+                changed
+                or removed
+                or notifications
+                or groups_changed
+                or groups_removed
+                or inhibition_changed
+            ):
                 # The common quiet tick: no transaction. Keep the caller's objects
                 # so the next diff is decided by identity, the cheap test.
                 self._committed = dict(instances)
@@ -175,8 +190,11 @@ class StateStore:
                     store_instances.delete(conn, removed)
                 outbox.enqueue(conn, notifications, now)
                 store_groups.write(conn, state.groups, groups_changed, groups_removed)
+                if inhibition_changed:
+                    store_instances.write_inhibited(conn, inhibited)
             self._committed = dict(instances)
             self._committed_groups = state.groups
+            self._committed_inhibited = inhibited
             listeners = list(self._listeners) if notifications else []
         for listener in listeners:
             listener()
@@ -319,8 +337,12 @@ class StateStore:
         """
         with self._read("reading the status") as conn:
             counts = outbox.counts(conn)
+            inhibited = store_instances.read_inhibited(conn, self.path)
             return StoreStatus(
-                alerts=tuple(self._read_alerts()),
+                alerts=tuple(
+                    replace(a, inhibited=(a.rule, a.labels) in inhibited)
+                    for a in self._read_alerts()
+                ),
                 silences=tuple(self.list_silences(now)),
                 backlog=counts.backlog,
                 oldest_pending_at=counts.oldest_pending_at,

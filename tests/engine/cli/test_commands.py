@@ -144,13 +144,14 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
             [Notification(notifier="hook", at=now, events=(fired,))],
             now=now,
             rule_metrics={"api-rss": "rss_bytes", "api-vms": "pressure"},
+            inhibited=frozenset({("api-rss", labels)}),
         )
         store.add_silence(matchers={"target": "batch"}, starts=now, ends=now + 60, now=now)
 
     code, out, _ = run(capsys, "status", "--state", state)
     assert code == 0
     assert "alerts: 2" in out
-    assert "FIRING   critical api-rss {target=api}" in out
+    assert "FIRING   critical api-rss {target=api}  inhibited" in out
     assert "PENDING  warning  api-vms {target=api}" in out
     # Values in their metric's unit, not `last value 1.1146e+08`.
     assert "last value 106.3 MiB" in out
@@ -161,9 +162,9 @@ def test_status_shows_alerts_silences_backlog_and_dead_letters(
 
     code, out, _ = run(capsys, "status", "--format", "json", "--state", state)
     status = json.loads(out)
-    assert [(a["rule"], a["state"], a["severity"]) for a in status["alerts"]] == [
-        ("api-rss", "firing", "critical"),
-        ("api-vms", "pending", "warning"),
+    assert [(a["rule"], a["state"], a["severity"], a["inhibited"]) for a in status["alerts"]] == [
+        ("api-rss", "firing", "critical", True),
+        ("api-vms", "pending", "warning", False),
     ]
     assert status["outbox"]["pending"] == 1
     assert status["dead_letters"]["total"] == 0

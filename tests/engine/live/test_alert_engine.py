@@ -17,7 +17,7 @@ import pytest
 from engine_world import INTERVAL, PID, RULES, MiB, World
 
 from memalert.engine.alerting.evaluate import EvalState
-from memalert.engine.alerting.routing import Notification
+from memalert.engine.alerting.routing import AlertKey, Notification
 from memalert.engine.allocations.leaks import LeakDetector
 from memalert.engine.core.errors import Diagnostic
 from memalert.engine.core.model import Matcher, Silence
@@ -118,11 +118,14 @@ class FailingCommits(StateStore):
         *,
         now: float,
         rule_metrics: Mapping[str, str] | None = None,
+        inhibited: frozenset[AlertKey] = frozenset(),
     ) -> CommitStats:
         if self.failures:
             self.failures -= 1
             raise StateStoreError(f"state file {self.path}: saving the tick failed: disk full")
-        return super().commit_tick(state, notifications, now=now, rule_metrics=rule_metrics)
+        return super().commit_tick(
+            state, notifications, now=now, rule_metrics=rule_metrics, inhibited=inhibited
+        )
 
 
 def test_a_failed_commit_is_reported_and_its_notification_goes_out_with_the_next_tick(
@@ -377,3 +380,37 @@ def test_a_thousand_alerts_firing_in_one_tick_reach_a_notifier_as_one_message(
     (message,) = world.hook.sent
     assert len(message.events) == 1000
     assert {e.event for e in message.events} == {"firing"}
+
+
+INHIBITING_RULES = RULES.replace(
+    "notifiers:",
+    """\
+  - name: api-rss-high
+    metric: rss_bytes
+    above: {critical: 200MiB}
+    notify: [hook]
+inhibit_rules:
+  - source_matchers: {rule: api-rss-high}
+    target_matchers: {rule: api-rss}
+    equal: [target]
+notifiers:""",
+)
+
+
+def test_the_alerts_an_inhibit_rule_mutes_are_marked_in_the_state_file(tmp_path: Path) -> None:
+    world = World(tmp_path, INHIBITING_RULES)
+    with world.engine() as engine:
+        world.set_rss(250)
+        world.step(engine, 3)  # api-rss-high fires at once, api-rss after its 30 s
+        with StateStore(world.state) as store:
+            muted = {a.rule: a.inhibited for a in store.status(world.clock()).alerts}
+        world.set_rss(150)  # the source resolves; api-rss fires on (warning)
+        world.step(engine)
+        with StateStore(world.state) as store:
+            after = {a.rule: a.inhibited for a in store.status(world.clock()).alerts}
+    assert muted == {"api-rss": True, "api-rss-high": False}
+    assert after == {"api-rss": False}
+    # Muted while the source fired; heard again once it resolved.
+    sent = [(e.rule, e.event) for e in world.hook.events]
+    assert sent[0] == ("api-rss-high", "firing")
+    assert sorted(sent[1:]) == [("api-rss", "deescalated"), ("api-rss-high", "resolved")]

@@ -140,7 +140,7 @@ def test_a_v1_file_is_upgraded_keeping_every_row_and_value(tmp_path: Path) -> No
     upgraded = every_row(path)
     # v4 adds the relay's table and v5 the notification groups, empty: nothing
     # of v1 moves into them.
-    assert set(upgraded) == {*v1, "received_webhooks", "notification_groups"}
+    assert set(upgraded) == {*v1, "received_webhooks", "notification_groups", "inhibited_alerts"}
     assert upgraded["received_webhooks"] == (["key", "notifier", "received_at"], [])
     for table, (columns, rows) in v1.items():
         new_columns, new_rows = upgraded[table]
