@@ -144,8 +144,6 @@ def judge_window(
     slope, _, stt = linear_fit(ts, vs)
     rise = slope * span
     z_slope = slope * math.sqrt(stt) / jitter if stt > 0 else 0.0
-    c, se_unit, rsd = quadratic_curvature(ts, vs)
-    z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
     mid = n // 2
     early, _, _ = linear_fit(ts[: mid + 1], vs[: mid + 1])
     late, _, _ = linear_fit(ts[mid:], vs[mid:])
@@ -157,8 +155,17 @@ def judge_window(
         ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
     )
     step_slope, _, _ = linear_fit(*without_step)
+    c, se_unit, rsd = quadratic_curvature(ts, vs)
+    z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
     spread, reaccelerated = _parts(
-        ts, vs, without_step, span=span, rise=rise, jitter=jitter, params=params
+        ts,
+        vs,
+        # Re-acceleration only matters to a window that bends down (the veto).
+        without_step if z_curv < -params.z_curvature else None,
+        span=span,
+        rise=rise,
+        jitter=jitter,
+        params=params,
     )
     stable_before = _stable_before(ctx, start_index, slope)
     peak_gap = max(vs) - vs[-1]
@@ -247,7 +254,7 @@ def _part_rises(
 def _parts(
     ts: Sequence[float],
     vs: Sequence[float],
-    without_step: tuple[Sequence[float], Sequence[float]],
+    without_step: tuple[Sequence[float], Sequence[float]] | None,
     *,
     span: float,
     rise: float,
@@ -259,6 +266,7 @@ def _parts(
     Is the growth spread over the window (a leak) or held in a few steps
     (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
     staircase counts as a leak only once it has climbed many stairs.
+    Re-acceleration is judged only when `without_step` is given.
     """
     parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
     rises = _part_rises(ts, vs, span=span, parts=parts, params=params)
@@ -269,8 +277,12 @@ def _parts(
     # high-water-mark step late on a plateau is not a new trend, while a leak
     # after a flat stretch keeps rising without it.
     margin = DRAWDOWN_JITTERS * jitter
-    reaccelerated = _reaccelerates(rises, margin) and _reaccelerates(
-        _part_rises(*without_step, span=span, parts=parts, params=params), margin
+    reaccelerated = (
+        without_step is not None
+        and _reaccelerates(rises, margin)
+        and _reaccelerates(
+            _part_rises(*without_step, span=span, parts=parts, params=params), margin
+        )
     )
     return growing / parts, reaccelerated
 
