@@ -151,9 +151,7 @@ def judge_window(
     # Growth left once the largest rise within `step_seconds` is cut out: a
     # reload or deploy is one such rise and leaves nothing; a leak, even a
     # staircase of many stairs, keeps most of its growth.
-    without_step = without_largest_rise(
-        ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
-    )
+    without_step = without_largest_rise(ts, vs, params.step_segments)
     step_slope, _, _ = linear_fit(*without_step)
     c, se_unit, rsd = quadratic_curvature(ts, vs)
     z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
@@ -161,7 +159,7 @@ def judge_window(
         ts,
         vs,
         # Re-acceleration only matters to a window that bends down (the veto).
-        without_step if z_curv < -params.z_curvature else None,
+        bends_down=z_curv < -params.z_curvature,
         span=span,
         rise=rise,
         jitter=jitter,
@@ -254,36 +252,38 @@ def _part_rises(
 def _parts(
     ts: Sequence[float],
     vs: Sequence[float],
-    without_step: tuple[Sequence[float], Sequence[float]] | None,
     *,
     span: float,
     rise: float,
     jitter: float,
     params: TrendParams,
+    bends_down: bool,
 ) -> tuple[float, bool]:
     """(share of the window's parts that grow, whether a later part re-accelerated).
 
     Is the growth spread over the window (a leak) or held in a few steps
     (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
     staircase counts as a leak only once it has climbed many stairs.
-    Re-acceleration is judged only when `without_step` is given.
+    Re-acceleration is judged only for a window that `bends_down`.
     """
     parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
     rises = _part_rises(ts, vs, span=span, parts=parts, params=params)
     growing = sum(1 for r in rises if r >= params.part_growth_share * rise / parts)
     # A saturating curve only ever slows down. A part that rises clearly faster
     # than an earlier one (a warm-up, a flat stretch, then a leak) is not one,
-    # but only if it still does with the window's largest step cut out: one
-    # high-water-mark step late on a plateau is not a new trend, while a leak
-    # after a flat stretch keeps rising without it.
+    # but only if it still does with the largest step after the first part cut
+    # out: one high-water-mark step late on a plateau is not a new trend, while
+    # a leak after a flat stretch keeps rising without it. (The first part is
+    # left alone: its rise is the one later parts are compared with, and a
+    # saturating curve's steepest stretch is there.)
     margin = DRAWDOWN_JITTERS * jitter
-    reaccelerated = (
-        without_step is not None
-        and _reaccelerates(rises, margin)
-        and _reaccelerates(
-            _part_rises(*without_step, span=span, parts=parts, params=params), margin
+    reaccelerated = False
+    if bends_down and _reaccelerates(rises, margin):
+        later = ts[0] + span / parts - params.segment_seconds / 2
+        cut = without_largest_rise(ts, vs, params.step_segments, after=later)
+        reaccelerated = _reaccelerates(
+            _part_rises(*cut, span=span, parts=parts, params=params), margin
         )
-    )
     return growing / parts, reaccelerated
 
 
@@ -336,13 +336,17 @@ def _stable_before(ctx: Context, start_index: int, slope: float) -> bool:
 
 
 def without_largest_rise(
-    times: Sequence[float], values: Sequence[float], steps: int
+    times: Sequence[float], values: Sequence[float], steps: int, after: float = -math.inf
 ) -> tuple[list[float], list[float]]:
-    """The series with its largest rise over `steps` points cut out (later points lowered)."""
+    """The series with its largest rise over `steps` points that starts at or after
+    `after` cut out (later points lowered); unchanged when no such rise exists."""
     n = len(values)
     steps = min(steps, n - 1)
     rises = [values[i + steps] - values[i] for i in range(n - steps)]
-    at = max(range(len(rises)), key=rises.__getitem__)
+    starts = [i for i in range(len(rises)) if times[i] >= after]
+    if not starts:
+        return list(times), list(values)
+    at = max(starts, key=rises.__getitem__)
     rise = max(0.0, rises[at])
     kept_t = [*times[: at + 1], *times[at + steps :]]
     kept_v = [*values[: at + 1], *(v - rise for v in values[at + steps :])]

@@ -266,6 +266,11 @@ class TrendParams:
     def segment_buckets(self) -> int:
         return max(2, round(self.segment_seconds / self.bucket_seconds))
 
+    @property
+    def step_segments(self) -> int:
+        """How many floor segments a one-time step (reload, deploy) takes to complete."""
+        return max(1, round(self.step_seconds / self.segment_seconds))
+
 
 Sensitivity = Literal["low", "normal", "high"]
 

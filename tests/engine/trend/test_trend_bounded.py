@@ -63,14 +63,20 @@ def test_a_daily_cycle_seen_from_past_its_crest_is_not_a_leak_on_its_next_upswin
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(
+    ("fill", "tau_hours"),
+    # A gentle fill, and a steep one whose first half hour rises more than the
+    # step: the step, not the fill's start, is what must be cut out.
+    [(200 * MB, 5.0), (300 * MB, 3.0)],
+)
 def test_a_high_water_mark_step_on_a_saturating_fill_does_not_lift_the_saturation(
-    seed: int,
+    seed: int, fill: float, tau_hours: float
 ) -> None:
-    # Fragmentation approaching its plateau (tau 5 h), then one 25 MB ratchet
-    # late on the plateau: the longest window still bends down; the step is
-    # not the start of a new trend.
+    # Fragmentation approaching its plateau, then one 25 MB ratchet late on
+    # the plateau: the longest window still bends down; the step is not the
+    # start of a new trend.
     def shape(t: float) -> float:
-        fill = 200 * MB * (1 - math.exp(-t / (5 * HOUR)))
-        return 800 * MB + fill + (25 * MB if t > 22 * HOUR else 0.0)
+        grown = fill * (1 - math.exp(-t / (tau_hours * HOUR)))
+        return 800 * MB + grown + (25 * MB if t > 22 * HOUR else 0.0)
 
     assert declared_at(shape, hours=27, seed=seed, noise=1 * MB) == []
