@@ -159,7 +159,8 @@ PARAMETERS: dict[str, ParamSpec] = {
         minimum=0.0,
         maximum=1.0,
         kind="ratio",
-        doc="share of the climb from the last trough that is above every earlier floor of the life",
+        doc="share of the current climb (from the trough after the last real fall) "
+        "above every floor held before it",
     ),
     "daily_share": ParamSpec(
         minimum=0.0,
