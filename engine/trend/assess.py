@@ -26,6 +26,9 @@ MIN_JITTER_DIFFS = 8
 MIN_RELATIVE_JITTER = 2e-5
 # Most parts a window is cut into for the spread test.
 MAX_PARTS = 8
+# A rise or fall of the floor is real beyond this many floor jitters: 3 sigma
+# of the difference of two floors (sqrt(2) jitters each).
+DRAWDOWN_JITTERS = 3.0 * math.sqrt(2.0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -124,6 +127,7 @@ class Context:
     age: float
     carried: bool
     params: TrendParams
+    new_high: float  # new_high_share of the judged floors
 
 
 def judge_window(
@@ -140,20 +144,27 @@ def judge_window(
     slope, _, stt = linear_fit(ts, vs)
     rise = slope * span
     z_slope = slope * math.sqrt(stt) / jitter if stt > 0 else 0.0
-    c, se_unit, rsd = quadratic_curvature(ts, vs)
-    z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
     mid = n // 2
     early, _, _ = linear_fit(ts[: mid + 1], vs[: mid + 1])
     late, _, _ = linear_fit(ts[mid:], vs[mid:])
     ratio = late / early if early > 0 else (math.inf if late > 0 else 0.0)
-    spread, reaccelerated = _parts(ts, vs, span=span, rise=rise, jitter=jitter, params=params)
     # Growth left once the largest rise within `step_seconds` is cut out: a
     # reload or deploy is one such rise and leaves nothing; a leak, even a
     # staircase of many stairs, keeps most of its growth.
-    step_slope = _slope_without_largest_rise(
-        ts, vs, max(1, round(params.step_seconds / params.segment_seconds))
+    without_step = without_largest_rise(ts, vs, params.step_segments)
+    step_slope, _, _ = linear_fit(*without_step)
+    c, se_unit, rsd = quadratic_curvature(ts, vs)
+    z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
+    spread, reaccelerated = _parts(
+        ts,
+        vs,
+        # Re-acceleration only matters to a window that bends down (the veto).
+        bends_down=z_curv < -params.z_curvature,
+        span=span,
+        rise=rise,
+        jitter=jitter,
+        params=params,
     )
-    before = ctx.floors[ctx.base : start_index]
     stable_before = _stable_before(ctx, start_index, slope)
     peak_gap = max(vs) - vs[-1]
     z = params.z_curvature
@@ -189,7 +200,7 @@ def judge_window(
             params.min_growth_share_without_step,
             1.0,
         ),
-        "new_high": (_new_high(before, vs), params.min_new_high_fraction, 1.0),
+        "new_high": (ctx.new_high, params.min_new_high_fraction, 1.0),
         # A leak's floor is at its highest now, give or take noise; an
         # oscillation past its crest is not.
         "at_peak": (
@@ -220,23 +231,10 @@ def judge_window(
     )
 
 
-def _parts(
-    ts: Sequence[float],
-    vs: Sequence[float],
-    *,
-    span: float,
-    rise: float,
-    jitter: float,
-    params: TrendParams,
-) -> tuple[float, bool]:
-    """(share of the window's parts that grow, whether a later part re-accelerated).
-
-    Is the growth spread over the window (a leak) or held in a few steps
-    (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
-    staircase counts as a leak only once it has climbed many stairs.
-    """
-    parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
-    growing = 0
+def _part_rises(
+    ts: Sequence[float], vs: Sequence[float], *, span: float, parts: int, params: TrendParams
+) -> list[float]:
+    """The rise of each of `parts` equal parts of the window (parts with no floor skipped)."""
     rises: list[float] = []
     n = len(ts)
     for k in range(parts):
@@ -245,37 +243,77 @@ def _parts(
         idx = [i for i in range(n) if lo <= ts[i] < hi - 1e-6]
         if len(idx) >= 2:
             part_slope, _, _ = linear_fit([ts[i] for i in idx], [vs[i] for i in idx])
-            part_rise = part_slope * span / parts
+            rises.append(part_slope * span / parts)
         elif idx:
-            part_rise = vs[idx[0]] - (vs[idx[0] - 1] if idx[0] > 0 else vs[idx[0]])
-        else:
-            continue
-        rises.append(part_rise)
-        if part_rise >= params.part_growth_share * rise / parts:
-            growing += 1
+            rises.append(vs[idx[0]] - (vs[idx[0] - 1] if idx[0] > 0 else vs[idx[0]]))
+    return rises
+
+
+def _parts(
+    ts: Sequence[float],
+    vs: Sequence[float],
+    *,
+    span: float,
+    rise: float,
+    jitter: float,
+    params: TrendParams,
+    bends_down: bool,
+) -> tuple[float, bool]:
+    """(share of the window's parts that grow, whether a later part re-accelerated).
+
+    Is the growth spread over the window (a leak) or held in a few steps
+    (reloads, deploys)? Parts last at least `spread_part_seconds`, so a
+    staircase counts as a leak only once it has climbed many stairs.
+    Re-acceleration is judged only for a window that `bends_down`.
+    """
+    parts = int(min(MAX_PARTS, max(params.spread_parts, span // params.spread_part_seconds)))
+    rises = _part_rises(ts, vs, span=span, parts=parts, params=params)
+    growing = sum(1 for r in rises if r >= params.part_growth_share * rise / parts)
     # A saturating curve only ever slows down. A part that rises clearly faster
-    # than an earlier one (a warm-up, a flat stretch, then a leak) is not one.
-    margin = 3.0 * math.sqrt(2.0) * jitter
-    reaccelerated = any(
-        rises[j] > 2.0 * max(0.0, min(rises[:j])) + margin for j in range(1, len(rises))
-    )
+    # than an earlier one (a warm-up, a flat stretch, then a leak) is not one,
+    # but only if it still does with the largest step after the first part cut
+    # out: one high-water-mark step late on a plateau is not a new trend, while
+    # a leak after a flat stretch keeps rising without it. (The first part is
+    # left alone: its rise is the one later parts are compared with, and a
+    # saturating curve's steepest stretch is there.)
+    margin = DRAWDOWN_JITTERS * jitter
+    reaccelerated = False
+    if bends_down and _reaccelerates(rises, margin):
+        later = ts[0] + span / parts - params.segment_seconds / 2
+        cut = without_largest_rise(ts, vs, params.step_segments, after=later)
+        reaccelerated = _reaccelerates(
+            _part_rises(*cut, span=span, parts=parts, params=params), margin
+        )
     return growing / parts, reaccelerated
 
 
-def _new_high(before: Sequence[float], vs: Sequence[float]) -> float:
-    """Share of the climb from the last trough that is above every earlier floor.
+def _reaccelerates(rises: Sequence[float], margin: float) -> bool:
+    """Does a later part rise faster than twice an earlier part, by more than `margin`?"""
+    return any(rises[j] > 2.0 * max(0.0, min(rises[:j])) + margin for j in range(1, len(rises)))
 
-    Regrowth to a level this life already held (a cycle, a recovery after a
-    dip or a GC) is not new memory: only the rise above the earlier high, as a
-    share of the climb from the trough since then, counts.
+
+def new_high_share(floors: Sequence[float], margin: float) -> float:
+    """Share of the current climb that is above every floor held before it.
+
+    The climb is traced back from now for as long as the floor never stood
+    `margin` above a later floor: it starts at the trough after the last real
+    fall. Regrowth to a level the life already held before that fall (a daily
+    cycle's second upswing, recovery after a dip or a GC) is not new memory.
+    Taken over the life rather than before each window: a window that begins
+    part-way up a climb must not count the climb's own lower part as the
+    'earlier high' it beats.
     """
-    if not before:
+    if not floors:
         return 1.0
-    peak_at = max(range(len(before)), key=before.__getitem__)
-    earlier = before[peak_at]
-    trough = min([*before[peak_at:], *vs])
-    climb = vs[-1] - trough
-    return (vs[-1] - earlier) / climb if climb > 0 else 0.0
+    now = floors[-1]
+    trough = now
+    for i in range(len(floors) - 2, -1, -1):
+        if floors[i] > trough + margin:
+            earlier = max(floors[: i + 1])
+            climb = now - trough
+            return (now - earlier) / climb if climb > 0 else 0.0
+        trough = min(trough, floors[i])
+    return 1.0
 
 
 def _stable_before(ctx: Context, start_index: int, slope: float) -> bool:
@@ -297,19 +335,22 @@ def _stable_before(ctx: Context, start_index: int, slope: float) -> bool:
     return pre_slope <= params.stable_slope_share * slope
 
 
-def _slope_without_largest_rise(
-    times: Sequence[float], values: Sequence[float], steps: int
-) -> float:
-    """Least squares slope of the series with its largest rise over `steps` points cut out."""
+def without_largest_rise(
+    times: Sequence[float], values: Sequence[float], steps: int, after: float = -math.inf
+) -> tuple[list[float], list[float]]:
+    """The series with its largest rise over `steps` points that starts at or after
+    `after` cut out (later points lowered); unchanged when no such rise exists."""
     n = len(values)
     steps = min(steps, n - 1)
     rises = [values[i + steps] - values[i] for i in range(n - steps)]
-    at = max(range(len(rises)), key=rises.__getitem__)
+    starts = [i for i in range(len(rises)) if times[i] >= after]
+    if not starts:
+        return list(times), list(values)
+    at = max(starts, key=rises.__getitem__)
     rise = max(0.0, rises[at])
     kept_t = [*times[: at + 1], *times[at + steps :]]
     kept_v = [*values[: at + 1], *(v - rise for v in values[at + steps :])]
-    slope, _, _ = linear_fit(kept_t, kept_v)
-    return slope
+    return kept_t, kept_v
 
 
 def suspicion(
@@ -372,6 +413,7 @@ def assess(
         age=now - life_start,
         carried=carried,
         params=params,
+        new_high=new_high_share(floors[base:], DRAWDOWN_JITTERS * jitter),
     )
     day_shift = round(DAY / params.segment_seconds)
     evidence: list[WindowEvidence] = []

@@ -159,7 +159,8 @@ PARAMETERS: dict[str, ParamSpec] = {
         minimum=0.0,
         maximum=1.0,
         kind="ratio",
-        doc="share of the climb from the last trough that is above every earlier floor of the life",
+        doc="share of the current climb (from the trough after the last real fall) "
+        "above every floor held before it",
     ),
     "daily_share": ParamSpec(
         minimum=0.0,
@@ -265,6 +266,11 @@ class TrendParams:
     @property
     def segment_buckets(self) -> int:
         return max(2, round(self.segment_seconds / self.bucket_seconds))
+
+    @property
+    def step_segments(self) -> int:
+        """How many floor segments a one-time step (reload, deploy) takes to complete."""
+        return max(1, round(self.step_seconds / self.segment_seconds))
 
 
 Sensitivity = Literal["low", "normal", "high"]
