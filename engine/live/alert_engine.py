@@ -209,6 +209,8 @@ class AlertEngine:
         pipeline = self._pipeline
         ruleset = pipeline.ruleset
         samples = self._tracker.sample_targets(self._targets, now)
+        # The evaluator's series of these go stale by themselves (LOOKBACK_SECONDS).
+        self._trend.forget(self._tracker.forgotten)
         self._history.add(samples, now, ruleset.interval)
         self._report_down_targets()
         if self._detector is not None:

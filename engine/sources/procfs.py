@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 # The kernel truncates comm to 15 bytes (TASK_COMM_LEN - 1).
 _COMM_MAX = 15
+# `stat` and `statm` count resident memory in pages.
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,11 +53,20 @@ class ProcessMemory:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProcessInfo:
-    """One row of the process table: enough to match by name and walk the tree."""
+    """One row of the process table: enough to match by name, walk the tree and rank by size.
+
+    `stat` carries the kernel's RSS and virtual size counters (the same as `statm`),
+    so discovered targets cost no read beyond the table scan. Fields a short or
+    odd `stat` line lacks are 0.
+    """
 
     pid: int
     ppid: int
     comm: str
+    state: str = ""
+    start_ticks: int = 0  # start time after boot in clock ticks: with pid, one process
+    rss_bytes: int = 0
+    vms_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,7 +189,18 @@ def read_process_info(proc_root: Path, pid: int) -> ProcessInfo:
         ppid = int(rest[1])
     except ValueError:
         raise TargetUnavailableError(f"{path}: bad parent pid {rest[1]!r}") from None
-    return ProcessInfo(pid=pid, ppid=ppid, comm=text[open_paren + 1 : close_paren])
+    # proc(5) fields 22-24 (starttime, vsize, rss in pages) are rest[19:22].
+    numbers = [parse_decimal(field) or 0 for field in rest[19:22]]
+    start, vms, rss_pages = (*numbers, 0, 0, 0)[:3]
+    return ProcessInfo(
+        pid=pid,
+        ppid=ppid,
+        comm=text[open_paren + 1 : close_paren],
+        state=rest[0],
+        start_ticks=start,
+        rss_bytes=rss_pages * PAGE_SIZE,
+        vms_bytes=vms,
+    )
 
 
 def list_pids(proc_root: Path) -> list[int]:

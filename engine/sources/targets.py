@@ -21,6 +21,7 @@ from memalert.engine.core.regexes import backtracking_problem, match_chars
 from memalert.engine.core.units import parse_decimal
 from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_small_file
 from memalert.engine.sources.cgroup import (
+    CgroupMemory,
     cgroup_limit,
     memory_cgroup_of,
     read_cgroup_memory,
@@ -128,9 +129,12 @@ class TickView:
         The limit is the process's cgroup limit where it has one, else physical RAM;
         PSI is its v2 cgroup's, else the host's.
         """
-        # Processes of one group share the text of /proc/PID/cgroup: key on it, and
-        # look the group up once per tick.
-        membership = read_optional(pid_file(self.proc_root, pid, "cgroup")) or ""
+        return self.domain_of(read_optional(pid_file(self.proc_root, pid, "cgroup")) or "")
+
+    def domain_of(self, membership: str) -> tuple[int | None, Pressure | None]:
+        """`domain` from the text of a /proc/PID/cgroup (kept by discovery across ticks)."""
+        # Processes of one group share that text: key on it, and look the group up
+        # once per tick.
         if membership not in self._domains:
             where = memory_cgroup_of(membership, self.cgroup_root)
             limit = pressure = None
@@ -331,11 +335,23 @@ def _cgroup_target(spec: TargetSpec, view: TickView) -> Metrics:
     if not spec.cgroup:
         raise TargetUnavailableError(f"target {spec.name!r}: no cgroup path given")
     memory = read_cgroup_memory(resolve_cgroup(view.cgroup_root, spec.cgroup), view.cgroup_root)
+    return cgroup_metrics(memory, view)
+
+
+def cgroup_metrics(memory: CgroupMemory, view: TickView) -> Metrics:
+    """The tracker metrics of one cgroup reading (a `cgroup` or a discovered target)."""
     metrics: Metrics = {"rss_bytes": memory.usage_bytes}
     if memory.swap_bytes is not None:
         metrics["swap_bytes"] = memory.swap_bytes
     limit = _cap(memory.limit_bytes, view.physical_bytes)
     return _with_limit(metrics, memory.usage_bytes, limit, memory.pressure)
+
+
+def table_process_metrics(info: ProcessInfo, membership: str, view: TickView) -> Metrics:
+    """A discovered process's metrics from its process-table row alone (no read of its own)."""
+    metrics: Metrics = {"rss_bytes": info.rss_bytes, "vms_bytes": info.vms_bytes}
+    limit, pressure = view.domain_of(membership)
+    return _with_limit(metrics, info.rss_bytes, limit, pressure)
 
 
 _SAMPLERS: dict[str, Callable[[TargetSpec, TickView], Metrics]] = {

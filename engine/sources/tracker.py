@@ -23,9 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memalert.engine.core.metrics import INFO_METRIC
 from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.units import parse_duration
 from memalert.engine.sources.base import TargetUnavailableError
+from memalert.engine.sources.discovery import discover
+from memalert.engine.sources.naming import NameBook
 from memalert.engine.sources.procfs import (
     read_process_memory,
     read_smaps_rollup,
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
     from memalert.engine.core.model import TargetSpec
 
 log = logging.getLogger(__name__)
+
+# A discover target remembers at most this many names per watched target (and at
+# least BOOK_MIN): gone ones beyond that are forgotten oldest first.
+BOOK_PER_TARGET = 4
+BOOK_MIN = 64
 
 # `breakdown()` keys taken from /proc/PID/status, as bytes.
 _STATUS_BREAKDOWN = {
@@ -128,6 +136,8 @@ class MemoryTracker:
         self._sleep = sleep
         self._patterns = PatternCache()
         self._last_errors: dict[str, str] = {}
+        self._books: dict[str, NameBook] = {}
+        self._forgotten: tuple[str, ...] = ()
 
     @property
     def pid(self) -> int:
@@ -219,7 +229,12 @@ class MemoryTracker:
         )
         samples: list[Sample] = []
         errors: dict[str, str] = {}
+        forgotten: list[str] = []
         for spec in targets:
+            if spec.kind == "discover":
+                samples += self._discovered(spec, view, now, errors)
+                forgotten += self._book(spec).end_tick(now, spec.forget_after_seconds)
+                continue
             labels = Labels(target=spec.name)
             try:
                 metrics = sample_target(spec, view)
@@ -238,6 +253,41 @@ class MemoryTracker:
             up = 0.0 if spec.name in errors else 1.0
             samples.append(Sample(metric="up", labels=labels, value=up, ts=now))
         self._last_errors = errors
+        self._forgotten = tuple(forgotten)
+        return samples
+
+    @property
+    def forgotten(self) -> tuple[str, ...]:
+        """Discovered targets dropped at the last `sample_targets`: gone for `forget_after`."""
+        return self._forgotten
+
+    def _book(self, spec: TargetSpec) -> NameBook:
+        book = self._books.get(spec.name)
+        if book is None:
+            book = self._books[spec.name] = NameBook(
+                capacity=max(BOOK_PER_TARGET * spec.max_targets, BOOK_MIN)
+            )
+        return book
+
+    def _discovered(
+        self, spec: TargetSpec, view: TickView, now: float, errors: dict[str, str]
+    ) -> list[Sample]:
+        """One target per process or cgroup found; `target_info` carries pid, user, cmdline."""
+        try:
+            found = discover(spec, view, self._book(spec), now)
+        except TargetUnavailableError as exc:
+            errors[spec.name] = exc.reason
+            return [Sample(metric="up", labels=Labels(target=spec.name), value=0.0, ts=now)]
+        samples: list[Sample] = []
+        for item in found:
+            labels = Labels(target=item.entry.name)
+            samples.extend(
+                Sample(metric=metric, labels=labels, value=float(value), ts=now)
+                for metric, value in item.metrics.items()
+            )
+            samples.append(Sample(metric="up", labels=labels, value=1.0, ts=now))
+            info = Labels(item.entry.info, target=item.entry.name)
+            samples.append(Sample(metric=INFO_METRIC, labels=info, value=1.0, ts=now))
         return samples
 
 
