@@ -144,7 +144,7 @@ def _cgroups(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> li
     readings = []
     for parts, where in walk_cgroups(view.cgroup_root):
         try:
-            memory = read_cgroup_memory(where, view.cgroup_root)
+            memory = read_cgroup_memory(where, view.cgroup_root, own_limits=view.cgroup_limits)
         except TargetUnavailableError as exc:
             log.debug("cgroup %s skipped: %s", where.path, exc.reason)
             continue

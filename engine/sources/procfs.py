@@ -51,7 +51,9 @@ class ProcessMemory:
     uss_bytes: int | None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# is most of the cost of scanning a thousand-process table.
+@dataclass(kw_only=True, slots=True)
 class ProcessInfo:
     """One row of the process table: enough to match by name, walk the tree and rank by size.
 
@@ -182,7 +184,8 @@ def read_process_info(proc_root: Path, pid: int) -> ProcessInfo:
     path = pid_file(proc_root, pid, "stat")
     text = read_text(path)
     open_paren, close_paren = text.find("("), text.rfind(")")
-    rest = text[close_paren + 1 :].split()
+    # Split only as far as rss (field 24): the 28 fields after it are not needed.
+    rest = text[close_paren + 1 :].split(None, 22)
     if open_paren < 0 or close_paren < open_paren or len(rest) < 2:
         raise TargetUnavailableError(f"{path}: unexpected format")
     try:
@@ -190,7 +193,9 @@ def read_process_info(proc_root: Path, pid: int) -> ProcessInfo:
     except ValueError:
         raise TargetUnavailableError(f"{path}: bad parent pid {rest[1]!r}") from None
     # proc(5) fields 22-24 (starttime, vsize, rss in pages) are rest[19:22].
-    numbers = [parse_decimal(field) or 0 for field in rest[19:22]]
+    # Kernel-written decimal fields: isdigit and int, cheaper than parse_decimal's
+    # regex over a thousand processes (garbage is 0, never an error).
+    numbers = [int(field) if field.isascii() and field.isdigit() else 0 for field in rest[19:22]]
     start, vms, rss_pages = (*numbers, 0, 0, 0)[:3]
     return ProcessInfo(
         pid=pid,

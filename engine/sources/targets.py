@@ -69,6 +69,8 @@ class TickView:
         self.patterns = patterns
         self._cmdlines: dict[int, list[str]] = {}
         self._domains: dict[str, tuple[int | None, Pressure | None]] = {}
+        # Each cgroup directory's own v2 memory.max, read once per tick.
+        self.cgroup_limits: dict[Path, int | None] = {}
 
     @cached_property
     def processes(self) -> list[ProcessInfo]:
@@ -140,7 +142,7 @@ class TickView:
             limit = pressure = None
             if where is not None:
                 try:
-                    limit = cgroup_limit(where, self.cgroup_root)
+                    limit = cgroup_limit(where, self.cgroup_root, own_limits=self.cgroup_limits)
                 except TargetUnavailableError:
                     # A garbled limit file must not take the process down with it:
                     # physical RAM then stands in, as for a process without a limit.
@@ -334,7 +336,8 @@ def _system_target(spec: TargetSpec, view: TickView) -> Metrics:
 def _cgroup_target(spec: TargetSpec, view: TickView) -> Metrics:
     if not spec.cgroup:
         raise TargetUnavailableError(f"target {spec.name!r}: no cgroup path given")
-    memory = read_cgroup_memory(resolve_cgroup(view.cgroup_root, spec.cgroup), view.cgroup_root)
+    where = resolve_cgroup(view.cgroup_root, spec.cgroup)
+    memory = read_cgroup_memory(where, view.cgroup_root, own_limits=view.cgroup_limits)
     return cgroup_metrics(memory, view)
 
 
@@ -348,10 +351,14 @@ def cgroup_metrics(memory: CgroupMemory, view: TickView) -> Metrics:
 
 
 def table_process_metrics(info: ProcessInfo, membership: str, view: TickView) -> Metrics:
-    """A discovered process's metrics from its process-table row alone (no read of its own)."""
+    """A discovered process's metrics from its process-table row alone (no read of its own).
+
+    No PSI: it is its cgroup's or the host's, the same for hundreds of processes,
+    and those targets carry it.
+    """
     metrics: Metrics = {"rss_bytes": info.rss_bytes, "vms_bytes": info.vms_bytes}
-    limit, pressure = view.domain_of(membership)
-    return _with_limit(metrics, info.rss_bytes, limit, pressure)
+    limit, _ = view.domain_of(membership)
+    return _with_limit(metrics, info.rss_bytes, limit, None)
 
 
 _SAMPLERS: dict[str, Callable[[TargetSpec, TickView], Metrics]] = {

@@ -28,7 +28,7 @@ from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.units import parse_duration
 from memalert.engine.sources.base import TargetUnavailableError
 from memalert.engine.sources.discovery import discover
-from memalert.engine.sources.naming import NameBook
+from memalert.engine.sources.naming import Holder, NameBook
 from memalert.engine.sources.procfs import (
     read_process_memory,
     read_smaps_rollup,
@@ -137,6 +137,7 @@ class MemoryTracker:
         self._patterns = PatternCache()
         self._last_errors: dict[str, str] = {}
         self._books: dict[str, NameBook] = {}
+        self._labels: dict[str, tuple[Holder | None, Labels, Labels]] = {}
         self._forgotten: tuple[str, ...] = ()
 
     @property
@@ -233,7 +234,10 @@ class MemoryTracker:
         for spec in targets:
             if spec.kind == "discover":
                 samples += self._discovered(spec, view, now, errors)
-                forgotten += self._book(spec).end_tick(now, spec.forget_after_seconds)
+                dropped = self._book(spec).end_tick(now, spec.forget_after_seconds)
+                for name in dropped:
+                    self._labels.pop(name, None)
+                forgotten += dropped
                 continue
             labels = Labels(target=spec.name)
             try:
@@ -279,15 +283,23 @@ class MemoryTracker:
             errors[spec.name] = exc.reason
             return [Sample(metric="up", labels=Labels(target=spec.name), value=0.0, ts=now)]
         samples: list[Sample] = []
+        cache = self._labels
         for item in found:
-            labels = Labels(target=item.entry.name)
+            entry = item.entry
+            # Built once per holder: a thousand targets' labels every tick cost more than reading.
+            cached = cache.get(entry.name)
+            if cached is None or cached[0] != entry.holder:
+                labels = Labels(target=entry.name)
+                cached = cache[entry.name] = (entry.holder, labels, Labels(entry.info, **labels))
+            _, labels, info = cached
             samples.extend(
-                Sample(metric=metric, labels=labels, value=float(value), ts=now)
-                for metric, value in item.metrics.items()
+                [
+                    Sample(metric, labels, float(value), now)
+                    for metric, value in item.metrics.items()
+                ]
             )
-            samples.append(Sample(metric="up", labels=labels, value=1.0, ts=now))
-            info = Labels(item.entry.info, target=item.entry.name)
-            samples.append(Sample(metric=INFO_METRIC, labels=info, value=1.0, ts=now))
+            samples.append(Sample("up", labels, 1.0, now))
+            samples.append(Sample(INFO_METRIC, info, 1.0, now))
         return samples
 
 
