@@ -289,6 +289,10 @@ class MemoryTracker:
             # Built once per holder: a thousand targets' labels every tick cost more than reading.
             cached = cache.get(entry.name)
             if cached is None or cached[0] != entry.holder:
+                if cached is not None:
+                    # A staleness marker ends the previous holder's target_info now,
+                    # rather than after the lookback, so /metrics names one pid.
+                    samples.append(Sample(INFO_METRIC, cached[2], math.nan, now))
                 labels = Labels(target=entry.name)
                 cached = cache[entry.name] = (entry.holder, labels, Labels(entry.info, **labels))
             _, labels, info = cached
