@@ -170,6 +170,17 @@ def test_bad_processes_are_skipped_with_a_debug_reason(
     assert "process 13 skipped" in caplog.text
 
 
+def test_an_unreadable_cmdline_skips_the_process(
+    host: FakeHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = host.process(10, ["python3", "odd.py"], 100 * MiB)
+    (directory / "cmdline").unlink()
+    (directory / "cmdline").mkdir()  # read() fails with EISDIR, as root's EACCES would
+    with caplog.at_level(logging.DEBUG, logger="memalert.engine.sources.discovery"):
+        assert host.tracker().sample_targets([PROCESSES], 0.0) == []
+    assert "process 10 skipped: cannot read" in caplog.text
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_permission_denied_is_skipped(host: FakeHost) -> None:
     directory = host.process(10, ["python3", "secret.py"], 100 * MiB)
