@@ -291,6 +291,13 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
 def _discovery(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> dict[str, float]:
     """`min_rss`, `max_targets` and `forget_after` of a `discover` target, defaults filled in."""
     settings = dict(DISCOVER_DEFAULTS)
+    if "discover" in item and "detector" in item:
+        # The detector's parameters are looked up by target name, and a discover
+        # target's names are only known at run time.
+        at = (*path, "detector")
+        c.error(
+            at, f"{c.what(at)}: a `discover` target uses its file's `detector:` section", key=True
+        )
     for key in _DISCOVER_KEYS:
         if key not in item:
             continue

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from memalert.engine.core.errors import RuleFileError
 from memalert.engine.core.model import Labels, Sample, TargetSpec
+from memalert.engine.rules.load import load_rules
 from memalert.engine.sources.procfs import PAGE_SIZE
 from memalert.engine.sources.tracker import MemoryTracker
 
@@ -240,3 +242,22 @@ def test_an_unlistable_proc_makes_the_discover_target_down(tmp_path: Path) -> No
     samples = tracker.sample_targets([PROCESSES], 0.0)
     assert [(s.metric, s.target, s.value) for s in samples] == [("up", "processes", 0.0)]
     assert "cannot list" in tracker.last_errors["processes"]
+
+
+def test_check_reports_discover_settings_where_they_do_not_apply(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ntargets:\n"
+        "  - {name: app, pid: 1, max_targets: 5}\n"
+        "  - {name: all, discover: processes, detector: {sensitivity: low}}\n"
+        "  - {name: cg, discover: cgroups, forget_after: 0s}\n"
+    )
+    with pytest.raises(RuleFileError) as raised:
+        load_rules([rules], env={})
+    detector = "a `discover` target uses its file's `detector:` section"
+    ranges = "must be more than 0s and at most 365d (docs/rules.md, Ranges)"
+    assert [str(d) for d in raised.value.diagnostics] == [
+        f"{rules}:3:25: 'max_targets' of target 'app' applies only to a `discover` target",
+        f"{rules}:4:38: 'detector' of target 'all': {detector}",
+        f"{rules}:5:49: 'forget_after' of target 'cg' {ranges}",
+    ]
