@@ -16,20 +16,24 @@ other targets are sampled as usual.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import pwd
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from memalert.engine.sources.base import TargetUnavailableError, read_optional
+from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_small_file
 from memalert.engine.sources.cgroup import CgroupDir, read_cgroup_memory
 from memalert.engine.sources.naming import (
+    SHORT_ID,
     Entry,
     Identity,
     NameBook,
     cgroup_descends,
+    cgroup_identity,
     cgroup_name,
+    cgroup_workload,
     printable,
     process_identity,
 )
@@ -91,8 +95,10 @@ def _processes(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> 
         ):
             candidates.append(info)  # kernel threads (no address space) never are
     candidates.sort(key=lambda i: (-i.rss_bytes, i.start_ticks, i.pid))
+    del candidates[spec.max_targets :]
+    book.release_all_but({(info.pid, info.start_ticks) for info in candidates})
     found = []
-    for info in candidates[: spec.max_targets]:
+    for info in candidates:
         holder = (info.pid, info.start_ticks)
         entry = book.held_by(holder)
         if entry is None:
@@ -152,15 +158,45 @@ def _cgroups(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> li
         if _kept(memory.usage_bytes, book.held_by(holder) is not None, spec.min_rss_bytes):
             readings.append((parts, holder, memory))
     readings.sort(key=lambda r: -r[2].usage_bytes)
+    del readings[spec.max_targets :]
+    book.release_all_but({path for _, path, _ in readings})
     found = []
-    for parts, path, memory in readings[: spec.max_targets]:
-        name = cgroup_name(parts)
-        assert name is not None  # walk_cgroups yields named groups only
-        entry = book.assign(path, Identity(key=path, short=name), now)
+    for parts, path, memory in readings:
+        entry = book.held_by(path)
+        identity = entry.identity if entry is not None else _cgroup_identity(parts, view)
+        entry = book.assign(path, identity, now)
         if not entry.info:
             entry.info = {"cgroup": path, "discovered": spec.name}
         found.append(Found(entry=entry, metrics=cgroup_metrics(memory, view)))
     return found
+
+
+def _cgroup_identity(parts: tuple[str, ...], view: TickView) -> Identity:
+    """Once per cgroup lifetime: the container's or pod's name, where the runtime keeps it."""
+    workload = cgroup_workload(parts)
+    name = None
+    if workload is not None and workload.kind == "docker":
+        name = _docker_name(view.host_root, workload.id)
+    elif workload is not None and workload.kind == "pod":
+        name = view.pod_names.get(workload.id)
+    return cgroup_identity(parts, name)
+
+
+# Docker keeps each container's name in its config; read at most this much of it.
+_DOCKER_CONFIG_MAX = 1 << 20
+
+
+def _docker_name(host_root: Path, container: str) -> str | None:
+    path = host_root / "var/lib/docker/containers" / container / "config.v2.json"
+    try:
+        name = json.loads(read_small_file(path, _DOCKER_CONFIG_MAX)).get("Name")
+    except (TargetUnavailableError, ValueError, AttributeError) as exc:
+        reason = exc.reason if isinstance(exc, TargetUnavailableError) else "not a JSON object"
+        log.debug("docker container %s: no name (%s)", container[:SHORT_ID], reason)
+        return None
+    if not isinstance(name, str):
+        return None
+    return name.lstrip("/") or None  # Docker writes "/web"
 
 
 def walk_cgroups(root: Path) -> list[tuple[tuple[str, ...], CgroupDir]]:

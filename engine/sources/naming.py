@@ -162,6 +162,57 @@ def cgroup_name(parts: tuple[str, ...]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A container (`docker`, `containerd`, ...) or a Kubernetes `pod` a cgroup path names."""
+
+    kind: str
+    id: str  # the full container id, or the pod uid
+
+
+def cgroup_workload(parts: tuple[str, ...]) -> Workload | None:
+    """The container or pod the cgroup at `parts` is, if its path says so."""
+    last = parts[-1] if parts else ""
+    container = _CONTAINER_SCOPE.fullmatch(last)
+    if container is not None:
+        return Workload(kind=_RUNTIME_NAMES[container.group(1)], id=container.group(2))
+    if _HEX_ID.fullmatch(last) and len(parts) > 1 and parts[-2] in ("docker", "lxc"):
+        return Workload(kind="docker", id=last)
+    pod = _POD.fullmatch(last)
+    if pod is not None and cgroup_name(parts) is not None:
+        return Workload(kind="pod", id=pod.group(1).replace("_", "-"))
+    return None
+
+
+def cgroup_identity(parts: tuple[str, ...], workload_name: str | None) -> Identity:
+    """A cgroup's identity: its container's or pod's name where the runtime tells it, else its path.
+
+    By name, a container recreated under the same name (a new id, a new path) is
+    the same target again, as a restarted process is.
+    """
+    if workload_name:
+        workload = cgroup_workload(parts)
+        assert workload is not None  # only a workload has a name to look up
+        key = f"{workload.kind}:{workload_name}"
+        return Identity(key=key, short=safe_name(key))
+    name = cgroup_name(parts)
+    assert name is not None  # the walk yields named groups only
+    return Identity(key="/" + "/".join(parts), short=name)
+
+
+def pod_names(log_dirs: list[str]) -> dict[str, str]:
+    """Pod uid -> `namespace/name` from the kubelet's /var/log/pods/<ns>_<name>_<uid> entries.
+
+    Namespaces and pod names are DNS labels and subdomains, so they hold no `_`.
+    """
+    names = {}
+    for entry in log_dirs:
+        fields = entry.split("_")
+        if len(fields) == 3 and all(fields):
+            names[fields[2]] = f"{fields[0]}/{fields[1]}"
+    return names
+
+
 def cgroup_descends(parts: tuple[str, ...]) -> bool:
     """Whether the walk looks below `parts`: slices and container groupings, not targets."""
     if not parts:
@@ -241,6 +292,12 @@ class NameBook:
             while name in self._entries:  # two identities with one hash prefix: very rare
                 name += "~"
         return name
+
+    def release_all_but(self, present: set[Holder]) -> None:
+        """Before this tick's `assign`s: free the names of holders gone since the last tick,
+        so a process restarted between two ticks takes its name back at once."""
+        for holder in [h for h in self._by_holder if h not in present]:
+            self._entries[self._by_holder.pop(holder)].holder = None
 
     def end_tick(self, now: float, forget_after: float) -> list[str]:
         """Release the holders not assigned at `now`; drop what is gone too long (or too many).

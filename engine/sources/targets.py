@@ -9,6 +9,7 @@ into `up` 0.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from memalert.engine.sources.cgroup import (
     read_cgroup_memory,
     resolve_cgroup,
 )
+from memalert.engine.sources.naming import pod_names
 from memalert.engine.sources.procfs import (
     HostMemory,
     ProcessInfo,
@@ -61,8 +63,10 @@ class TickView:
         self_pid: int,
         patterns: PatternCache,
         clock: Callable[[], float] = time.monotonic,
+        host_root: Path = Path("/"),
     ) -> None:
         self.clock = clock
+        self.host_root = host_root
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
         self.self_pid = self_pid
@@ -75,6 +79,16 @@ class TickView:
     @cached_property
     def processes(self) -> list[ProcessInfo]:
         return list_processes(self.proc_root)
+
+    @cached_property
+    def pod_names(self) -> dict[str, str]:
+        """Pod uid -> namespace/name, from the kubelet's log directories (none: {})."""
+        try:
+            # listdir: the kubelet names one directory per pod; no Path per entry needed.
+            entries = os.listdir(self.host_root / "var/log/pods")  # noqa: PTH208
+        except OSError:
+            return {}
+        return pod_names(entries)
 
     @cached_property
     def _children(self) -> dict[int, list[int]]:

@@ -124,6 +124,7 @@ class MemoryTracker:
         *,
         proc_root: str | os.PathLike[str] = "/proc",
         cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup",
+        host_root: str | os.PathLike[str] = "/",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
@@ -132,6 +133,8 @@ class MemoryTracker:
         self._pid = os.getpid() if pid is None else pid
         self._proc_root = Path(proc_root).absolute()
         self._cgroup_root = Path(cgroup_root).absolute()
+        # Where container runtimes and the kubelet keep names (docs/targets.md).
+        self._host_root = Path(host_root).absolute()
         self._clock = clock
         self._sleep = sleep
         self._patterns = PatternCache()
@@ -227,6 +230,7 @@ class MemoryTracker:
             cgroup_root=self._cgroup_root,
             self_pid=self._pid,
             patterns=self._patterns,
+            host_root=self._host_root,
         )
         samples: list[Sample] = []
         errors: dict[str, str] = {}

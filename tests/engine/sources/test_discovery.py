@@ -38,6 +38,7 @@ class FakeHost:
     """A /proc and a cgroup v2 tree that a test fills with processes and groups."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.proc = root / "proc"
         self.cgroup = root / "cgroup"
         self.proc.mkdir()
@@ -75,7 +76,7 @@ class FakeHost:
         return directory
 
     def tracker(self) -> MemoryTracker:
-        return MemoryTracker(1, proc_root=self.proc, cgroup_root=self.cgroup)
+        return MemoryTracker(1, proc_root=self.proc, cgroup_root=self.cgroup, host_root=self.root)
 
 
 @pytest.fixture
@@ -261,3 +262,39 @@ def test_check_reports_discover_settings_where_they_do_not_apply(tmp_path: Path)
         f"{rules}:4:38: 'detector' of target 'all': {detector}",
         f"{rules}:5:49: 'forget_after' of target 'cg' {ranges}",
     ]
+
+
+def test_containers_and_pods_are_named_where_docker_and_the_kubelet_say(host: FakeHost) -> None:
+    first, second, nameless = "a1" * 32, "b2" * 32, "c3" * 32
+    for container, config in ((first, '{"Name": "/web"}'), (nameless, "not json")):
+        directory = host.root / "var/lib/docker/containers" / container
+        directory.mkdir(parents=True)
+        (directory / "config.v2.json").write_text(config)
+    uid = "7c1e2f3a-1b2c-4d5e-8f90-123456789abc"
+    (host.root / "var/log/pods" / f"shop_cart-0_{uid}").mkdir(parents=True)
+    host.group(f"system.slice/docker-{first}.scope", 100 * MiB)
+    host.group(f"system.slice/docker-{nameless}.scope", 100 * MiB)
+    pod = f"kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
+    host.group(pod, 200 * MiB)
+    tracker = host.tracker()
+    names = sorted(by_target(tracker.sample_targets([CGROUPS], 0.0), "rss_bytes"))
+    assert names == ["docker:c3c3c3c3c3c3", "docker:web", "pod:shop/cart-0"]
+    # `docker compose up` recreates `web`: a new id, the same name, the same target.
+    (host.cgroup / f"system.slice/docker-{first}.scope").rename(host.root / "old")
+    directory = host.root / "var/lib/docker/containers" / second
+    directory.mkdir(parents=True)
+    (directory / "config.v2.json").write_text('{"Name": "/web"}')
+    host.group(f"system.slice/docker-{second}.scope", 100 * MiB)
+    samples = tracker.sample_targets([CGROUPS], 15.0)
+    info = by_target(samples, "target_info")["docker:web"].labels
+    assert info["cgroup"] == f"/system.slice/docker-{second}.scope"
+
+
+def test_a_restart_between_two_ticks_takes_the_name_back_at_once(host: FakeHost) -> None:
+    tracker = host.tracker()
+    old = host.process(10, ["python3", "api.py"], 100 * MiB, start=1)
+    tracker.sample_targets([PROCESSES], 0.0)
+    old.rename(host.proc / "gone")
+    host.process(11, ["python3", "api.py"], 100 * MiB, start=2)
+    samples = tracker.sample_targets([PROCESSES], 15.0)
+    assert by_target(samples, "target_info")["python3:api.py"].labels["pid"] == "11"
