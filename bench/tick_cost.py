@@ -15,9 +15,14 @@ the least a tick could do per process. Measures processes only, not cgroups.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,13 +30,81 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memalert.engine.core.model import TargetSpec
+from memalert.engine.rules.load import DEFAULT_RULES, load_rules
 from memalert.engine.sources.base import TargetUnavailableError, read_text
 from memalert.engine.sources.tracker import MemoryTracker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 TARGET_MS = 50.0
+MiB = 1 << 20
+
+
+def discover(kind: str) -> TargetSpec:
+    return TargetSpec(
+        name=kind,
+        kind="discover",
+        discover=kind,
+        min_rss_bytes=0.0,
+        max_targets=100_000,
+        forget_after_seconds=3600.0,
+    )
+
+
+DISCOVERED = [discover("processes"), discover("cgroups")]
+
+
+def fake_cgroups(root: Path, count: int) -> None:
+    (root / "cgroup.controllers").write_text("memory\n")
+    for n in range(count):
+        unit = root / "system.slice" / f"svc{n}.service"
+        unit.mkdir(parents=True)
+        (unit / "memory.current").write_text(f"{(100 + n) * MiB}\n")
+        (unit / "memory.max").write_text("max\n")
+        (unit / "memory.stat").write_text("anon 1\ninactive_file 4096\nactive_file 0\n")
+        (unit / "memory.pressure").write_text(
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+        )
+
+
+@contextlib.contextmanager
+def sleepers(count: int) -> Iterator[None]:
+    """`count` real processes that do nothing; all killed with their session at the end."""
+    leader = subprocess.Popen(
+        ["sh", "-c", f"for i in $(seq {count}); do sleep 600 & done; wait"],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(Path("/proc").iterdir())) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # every fork done
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait(timeout=60)
+
+
+def discovered_tick(
+    label: str, tracker: MemoryTracker, targets: list[TargetSpec], runs: int
+) -> None:
+    first = time.process_time()
+    samples = tracker.sample_targets(targets, 0.0)
+    first_ms = (time.process_time() - first) * 1000.0
+    infos = [s.labels for s in samples if s.metric == "target_info"]
+    counts = {
+        "processes": sum(1 for labels in infos if "pid" in labels),
+        "cgroups": sum(1 for labels in infos if "cgroup" in labels),
+    }
+    tick_ms = median_cpu_ms(lambda: tracker.sample_targets(targets, 0.0), runs)
+    print(
+        f"one tick, discovered {counts['processes']} processes + {counts['cgroups']} cgroups"
+        f" ({label}): {tick_ms:.1f} ms CPU (target {TARGET_MS:.0f} ms) ratio"
+        f" {TARGET_MS / tick_ms:.2f}; the first tick, which names them: {first_ms:.1f} ms"
+    )
 
 
 def user_pids() -> list[int]:
@@ -68,6 +141,7 @@ def read_each(pids: list[int], name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=1000)
+    parser.add_argument("--cgroups", type=int, default=100)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     tracker = MemoryTracker()
@@ -92,6 +166,17 @@ def main() -> None:
         print(
             f"  reference: reading {name} alone as often: {ms:.1f} ms CPU, "
             f"{ms * 1000.0 / len(pids):.1f} us per process"
+        )
+    discovered_tick("this host as it is", MemoryTracker(), DISCOVERED, args.runs)
+    with tempfile.TemporaryDirectory() as scratch, sleepers(args.processes):
+        fake_cgroups(Path(scratch), args.cgroups)
+        added = f"{args.processes} sleep processes added, fake cgroup tree"
+        discovered_tick(added, MemoryTracker(cgroup_root=scratch), DISCOVERED, args.runs)
+        # The built-in rules watch the 100 largest of 50 MiB or more: the rest is the scan.
+        defaults = [t for t in load_rules([DEFAULT_RULES], env={}).targets if t.discover]
+        tracker = MemoryTracker(cgroup_root=scratch)
+        discovered_tick(
+            f"{added}, the built-in rules' floors and caps", tracker, defaults, args.runs
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from memalert.engine.alerting.staleness import SeriesKey
+from memalert.engine.core.metrics import INFO_METRIC
 from memalert.engine.core.model import AlertEvent, Labels, Rule, Sample, Severity, SummaryRenderer
 from memalert.engine.core.units import format_duration
 from memalert.engine.rules.templates import default_summary, format_value, render
@@ -38,6 +39,21 @@ def related_values(series: Mapping[SeriesKey, Sample], labels: Labels) -> dict[s
     return related
 
 
+# What a discovered target's `target_info` gives templates (docs/targets.md).
+INFO_VARIABLES = ("pid", "user", "cmdline")
+
+
+def target_infos(series: Mapping[SeriesKey, Sample]) -> dict[str, Labels]:
+    """The newest `target_info` labels per target: who holds a discovered target now."""
+    newest: dict[str, Sample] = {}
+    for (metric, _), sample in series.items():
+        if metric == INFO_METRIC:
+            held = newest.get(sample.target)
+            if held is None or sample.ts >= held.ts:
+                newest[sample.target] = sample
+    return {target: sample.labels for target, sample in newest.items()}
+
+
 def summary_renderer(rule: Rule) -> SummaryRenderer:
     """What renders `rule`'s summary for one of its events, from that event alone."""
     return functools.partial(_event_summary, rule)
@@ -53,6 +69,7 @@ def _event_summary(rule: Rule, event: AlertEvent) -> str:
         threshold=event.threshold,
         related=event.related,
         firing_for=None if event.firing_since is None else event.at - event.firing_since,
+        info=event.info,
     )
 
 
@@ -66,6 +83,7 @@ def render_summary(
     threshold: float | None,
     related: Mapping[str, float],
     firing_for: float | None,
+    info: Mapping[str, str] | None = None,
 ) -> str:
     """Render the rule's summary template; never raises (see `rules.templates.render`)."""
     label_values = labels.as_dict()
@@ -83,6 +101,7 @@ def render_summary(
         "labels": label_values,
         **{variable: related.get(metric) for variable, metric in RELATED_VARIABLES.items()},
         "firing_for": firing_for,
+        **{variable: (info or {}).get(variable, "") for variable in INFO_VARIABLES},
     }
     return render(rule.summary or default_summary(rule.metric), context)
 

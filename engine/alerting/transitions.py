@@ -21,7 +21,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from memalert.engine.alerting.messages import related_values, summary_renderer
+from memalert.engine.alerting.messages import related_values, summary_renderer, target_infos
 from memalert.engine.alerting.staleness import SeriesKey
 from memalert.engine.core.model import (
     AlertDeescalated,
@@ -65,10 +65,13 @@ INACTIVE = InstanceState()
 CONDITIONS = {"above": operator.gt, "below": operator.lt}
 
 
+_NO_INFO = Labels()
+
+
 class Tick:
     """What every rule sees at one evaluation, and the events they report."""
 
-    __slots__ = ("_related", "events", "now", "repeat_interval", "series", "silences")
+    __slots__ = ("_info", "_related", "events", "now", "repeat_interval", "series", "silences")
 
     def __init__(
         self,
@@ -84,6 +87,7 @@ class Tick:
         self.series = series
         self.events: list[AlertEvent] = []
         self._related: dict[Labels, dict[str, float]] = {}
+        self._info: dict[str, Labels] | None = None
 
     def related(self, labels: Labels) -> dict[str, float]:
         """`related_values` of a series, looked up once per tick however many rules fire."""
@@ -91,6 +95,12 @@ class Tick:
         if related is None:
             related = self._related[labels] = related_values(self.series, labels)
         return related
+
+    def info(self, labels: Labels) -> Mapping[str, str]:
+        """The `target_info` labels of the series' target; indexed once, on the first event."""
+        if self._info is None:
+            self._info = target_infos(self.series)
+        return self._info.get(labels.get("target", ""), _NO_INFO)
 
 
 class RuleStep:
@@ -369,6 +379,7 @@ class RuleStep:
             silenced=silenced,
             related=tick.related(labels),
             top_sites=top_sites,
+            info=tick.info(labels),
         )
         defer_summary(event, self.renderer)
         tick.events.append(event)

@@ -104,7 +104,17 @@ def _state_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="the daemon: evaluate rules, deliver notifications")
-    run.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories")
+    run.add_argument(
+        "rules",
+        nargs="*",
+        metavar="RULES",
+        help="rule files or directories; none: the built-in rules (see --print-defaults)",
+    )
+    run.add_argument(
+        "--print-defaults",
+        action="store_true",
+        help="print the built-in rules as a rule file to start from, and exit",
+    )
     _state_argument(run)
     run.add_argument(
         "--flush-timeout",
@@ -180,9 +190,13 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 def cmd_run(args: argparse.Namespace) -> int:
     from memalert.engine.cli.daemon import run_daemon  # noqa: PLC0415 - apprise and APScheduler load here
+    from memalert.engine.rules.load import DEFAULT_RULES  # noqa: PLC0415 - the rules core loads here
 
+    if args.print_defaults:
+        _print(DEFAULT_RULES.read_text(encoding="utf-8").rstrip("\n"))
+        return EXIT_OK
     return run_daemon(
-        args.rules,
+        args.rules or [DEFAULT_RULES],
         state_path=args.state,
         flush_timeout=args.flush_timeout,
         log_level=args.log_level,

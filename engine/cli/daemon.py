@@ -22,10 +22,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from memalert.engine.core.errors import EXIT_OK, MemalertError, SetupError
+from memalert.engine.core.errors import EXIT_BAD_INPUT, EXIT_OK, MemalertError, SetupError
 from memalert.engine.core.secrets import mask
 from memalert.engine.core.units import format_duration
 from memalert.engine.live.alert_engine import DEFAULT_STOP_TIMEOUT, AlertEngine
+from memalert.engine.live.parts import TIME_SCALE_VARIABLE, time_scale_from
 from memalert.notifiers.base import NotifierError
 
 if TYPE_CHECKING:
@@ -191,7 +192,19 @@ def run_daemon(
     """
     configure_logging(log_level)
     try:
-        engine = AlertEngine.from_files(paths, state_path=state_path, env=env)
+        scale = time_scale_from(env)
+    except ValueError as exc:
+        log.error("not started: %s", exc)
+        return EXIT_BAD_INPUT
+    if scale != 1.0:
+        log.warning(
+            "%s=%g: the clock runs %g times faster (tests, demos)",
+            TIME_SCALE_VARIABLE,
+            scale,
+            scale,
+        )
+    try:
+        engine = AlertEngine.from_files(paths, state_path=state_path, env=env, time_scale=scale)
     except MemalertError as exc:
         return refuse(exc)
     daemon = Daemon(

@@ -81,8 +81,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from memalert.engine.live.record import run_record  # noqa: PLC0415 - the tracker loads only to record
+    from memalert.engine.rules.load import DEFAULT_RULES  # noqa: PLC0415 - with the recorder
 
-    return run_record(args.rules, out=args.out, duration=args.duration, env=os.environ)
+    rules = args.rules or [DEFAULT_RULES]
+    return run_record(rules, out=args.out, duration=args.duration, env=os.environ)
 
 
 def _evaluation_count(text: str) -> int:
@@ -140,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(handler=cmd_test)
 
     record = commands.add_parser("record", help="sample the rules' targets into observations")
-    record.add_argument("--rules", nargs="+", required=True, metavar="RULES", help="rule files")
+    record.add_argument(
+        "--rules", nargs="+", metavar="RULES", help="rule files (default: the built-in rules)"
+    )
     record.add_argument("--out", required=True, metavar="FILE", help="JSON Lines ('-': stdout)")
     record.add_argument("--duration", metavar="D", help="stop after D (e.g. 10m); default: Ctrl-C")
     record.set_defaults(handler=cmd_record)

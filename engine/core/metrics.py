@@ -122,6 +122,15 @@ _ALL = (
         ("memory.up", "1"),
         "1 if the target was found and read at the last tick, else 0.",
     ),
+    Metric(
+        name="target_info",
+        help="1 per discovered target; its labels say which process or cgroup holds it now.",
+        unit=Unit.COUNT,
+        otlp_name="memory.target.info",
+        otlp_unit="1",
+        producers=_TRACKER,
+        labels=frozenset({"target", "pid", "user", "cmdline", "cgroup", "discovered"}),
+    ),
     # Per target from the trend detector; per component from the allocation
     # analyzer, for the components it flags (0 for the others).
     Metric(
@@ -275,6 +284,10 @@ _ALL = (
         labels=_NONE,
     ),
 )
+
+# Labels pid, user, cmdline (or cgroup) of a discovered target, value 1: details that
+# change when a process restarts stay off the memory series, whose labels are identity.
+INFO_METRIC = "target_info"
 
 METRICS: MappingProxyType[str, Metric] = MappingProxyType({m.name: m for m in _ALL})
 

@@ -153,13 +153,20 @@ class TargetSpec:
     """What the tracker samples: exactly one of the selector fields is set."""
 
     name: str
-    kind: str  # self | pid | pidfile | process | system | cgroup
+    kind: str  # self | pid | pidfile | process | system | cgroup | discover
     pid: int | None = None
     pidfile: str | None = None
     name_pattern: str | None = None
     cmdline_pattern: str | None = None
     cgroup: str | None = None
     children: bool = False
+    # `discover: processes | cgroups`: one target per process or cgroup found each
+    # tick (docs/targets.md#discovered-targets), at least `min_rss_bytes` resident,
+    # the `max_targets` largest, remembered `forget_after_seconds` once gone.
+    discover: str | None = None
+    min_rss_bytes: float = 0.0
+    max_targets: int = 0
+    forget_after_seconds: float = 0.0
     detector: DetectorSettings | None = None  # the target's or its file's section
     position: Position | None = None
 
@@ -310,6 +317,8 @@ class AlertEvent:
     related: Mapping[str, float] = field(default_factory=dict)
     # The top growing allocation sites as (site, bytes grown), when diagnosed.
     top_sites: tuple[tuple[str, float], ...] = ()
+    # A discovered target's `target_info` labels: pid, user, cmdline (for templates).
+    info: Mapping[str, str] = field(default_factory=dict)
     active_since: float | None = None
     firing_since: float | None = None
     reason: str = ""

@@ -34,7 +34,12 @@ from memalert.engine.delivery.worker import DeliveryWorker
 from memalert.engine.live.figures import EngineFigures
 from memalert.engine.live.history import MemoryHistory
 from memalert.engine.live.leak_followup import LeakDiagnosis, target_leaks
-from memalert.engine.live.parts import default_targets, notifier_diagnostics, self_target_name
+from memalert.engine.live.parts import (
+    default_targets,
+    notifier_diagnostics,
+    scaled_clock,
+    self_target_name,
+)
 from memalert.engine.live.scheduler import TickScheduler
 from memalert.engine.live.snapshot import EngineSnapshot
 from memalert.engine.rules.load import load_rules
@@ -75,7 +80,11 @@ class AlertEngine:
         env: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = time.sleep,
+        time_scale: float = 1.0,
     ) -> None:
+        if time_scale != 1.0:
+            clock = scaled_clock(clock, time_scale)
+        self._time_scale = time_scale
         self._paths = tuple(paths)
         self._store = store
         self._reload_notifiers = reload_notifiers
@@ -112,6 +121,7 @@ class AlertEngine:
         tracker: MemoryTracker | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        time_scale: float = 1.0,
     ) -> AlertEngine:
         """Load and check the rule files, build their notifiers, open the state store.
 
@@ -120,7 +130,8 @@ class AlertEngine:
         engine holds the state file: this one holds it until closed).
         `state_path` None is the same default as `memalert run` (under
         $XDG_STATE_HOME). Given `notifiers` (tests, embedding applications)
-        replace the rule files' ones, also on reload.
+        replace the rule files' ones, also on reload. `time_scale` above 1 runs the
+        engine's clock that many times faster (MEMALERT_TIME_SCALE, docs/operations.md).
         """
         ruleset = load_rules(paths, env=env)
         built = notifiers if notifiers is not None else build_notifiers(ruleset.notifiers, env=env)
@@ -138,6 +149,7 @@ class AlertEngine:
                 env=env,
                 clock=clock,
                 sleep=sleep,
+                time_scale=time_scale,
             )
         except BaseException:
             store.close()
@@ -209,6 +221,8 @@ class AlertEngine:
         pipeline = self._pipeline
         ruleset = pipeline.ruleset
         samples = self._tracker.sample_targets(self._targets, now)
+        # The evaluator's series of these go stale by themselves (LOOKBACK_SECONDS).
+        self._trend.forget(self._tracker.forgotten)
         self._history.add(samples, now, ruleset.interval)
         self._report_down_targets()
         if self._detector is not None:
@@ -315,7 +329,7 @@ class AlertEngine:
             return self._reload_failed(notifier_diagnostics(exc, ruleset))
         if self._scheduler is not None:
             # First: of the changes, only this can refuse a value, and then nothing has changed.
-            self._scheduler.reschedule(ruleset.interval)
+            self._scheduler.reschedule(ruleset.interval / self._time_scale)
         with self._tick_lock:
             self._pipeline.ruleset = ruleset
             self._use(ruleset)
@@ -353,7 +367,7 @@ class AlertEngine:
         self._worker.start()
         self._scheduler = TickScheduler(
             self._scheduled_tick,
-            interval=self._pipeline.ruleset.interval,
+            interval=self._pipeline.ruleset.interval / self._time_scale,
             clock=self._clock,
             on_missed=self._figures.tick_missed,
         )

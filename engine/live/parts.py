@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -25,6 +26,34 @@ def draws_progress(stream: IO[str], env: Mapping[str, str]) -> bool:
 def default_targets() -> tuple[TargetSpec, ...]:
     """A rule file without `targets` watches the host (docs/targets.md)."""
     return (HOST_TARGET,)
+
+
+# Runs the daemon's clock this many times faster: hours of leak detection in a
+# test or a demo (docs/operations.md); never for watching a real host.
+TIME_SCALE_VARIABLE = "MEMALERT_TIME_SCALE"
+MAX_TIME_SCALE = 10_000.0
+
+
+def scaled_clock(clock: Callable[[], float], scale: float) -> Callable[[], float]:
+    """`clock`, running `scale` times faster from now on."""
+    start = clock()
+    return lambda: start + (clock() - start) * scale
+
+
+def time_scale_from(env: Mapping[str, str]) -> float:
+    """The scale $MEMALERT_TIME_SCALE asks for (1 when unset); ValueError says what is wrong."""
+    text = env.get(TIME_SCALE_VARIABLE, "").strip()
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not 1.0 <= scale <= MAX_TIME_SCALE:
+        raise ValueError(
+            f"{TIME_SCALE_VARIABLE} must be a number from 1 to {MAX_TIME_SCALE:g}, got {text!r}"
+        )
+    return scale
 
 
 def self_target_name(targets: Sequence[TargetSpec]) -> str:

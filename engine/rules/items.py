@@ -15,7 +15,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from memalert.engine.core.limits import HOLD, TIME
+from memalert.engine.core.limits import HOLD, POSITIVE_DURATION, TIME
 from memalert.engine.core.metrics import SAMPLE_METRICS
 from memalert.engine.core.model import (
     InhibitRule,
@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from memalert.engine.rules.yamlsource import JsonPath
 
 _LEVELS = ("warning", "critical")
-_SELECTORS = ("process", "pid", "pidfile", "self", "system", "cgroup")
+_SELECTORS = ("process", "pid", "pidfile", "self", "system", "cgroup", "discover")
+# `discover` targets' settings and their defaults (docs/targets.md#discovered-targets).
+_DISCOVER_KEYS = ("min_rss", "max_targets", "forget_after")
+DISCOVER_DEFAULTS = {"min_rss": 50 * 2**20, "max_targets": 100, "forget_after": 3600.0}
 # Rule labels become alert labels and template variables: they must not shadow ours.
 _RESERVED_LABELS = TEMPLATE_VARIABLES | {"rule", "severity"}
 _log = logging.getLogger(__name__)
@@ -239,6 +242,7 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
     detector = (
         compile_detector(c, (*path, "detector"), item["detector"]) if "detector" in item else None
     )
+    discovery = _discovery(c, path, item)
     kinds = [k for k in _SELECTORS if k in item]
     if not (c.item_ok() and len(kinds) == 1 and isinstance(item.get("name"), str)):
         return
@@ -275,10 +279,39 @@ def compile_target(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> Non
             cmdline_pattern=process.get("cmdline"),
             cgroup=selectors["cgroup"],
             children=bool(item.get("children", False)),
+            discover=item.get("discover"),
+            min_rss_bytes=discovery["min_rss"],
+            max_targets=int(discovery["max_targets"]),
+            forget_after_seconds=discovery["forget_after"],
             detector=detector,
             position=c.doc.position(path),
         )
     )
+
+
+def _discovery(c: FileCompiler, path: JsonPath, item: dict[str, Any]) -> dict[str, float]:
+    """`min_rss`, `max_targets` and `forget_after` of a `discover` target, defaults filled in."""
+    settings = dict(DISCOVER_DEFAULTS)
+    if "discover" in item and "detector" in item:
+        # The detector's parameters are looked up by target name, and a discover
+        # target's names are only known at run time.
+        at = (*path, "detector")
+        c.error(
+            at, f"{c.what(at)}: a `discover` target uses its file's `detector:` section", key=True
+        )
+    for key in _DISCOVER_KEYS:
+        if key not in item:
+            continue
+        at = (*path, key)
+        if "discover" not in item:
+            c.error(at, f"{c.what(at)} applies only to a `discover` target", key=True)
+        elif key == "min_rss":
+            settings[key] = c.threshold(at, item[key], "rss_bytes") or 0.0
+        elif key == "forget_after":
+            settings[key] = c.duration(at, item[key], POSITIVE_DURATION) or 0.0
+        elif isinstance(item[key], int):
+            settings[key] = item[key]
+    return settings
 
 
 def _pid(c: FileCompiler, path: JsonPath, value: object) -> int | None:

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from memalert.engine.rules.yamlsource import Document, JsonPath
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+# The built-in rules (package data): `run` and `record` without rule files load them.
+DEFAULT_RULES = Path(__file__).with_name("defaults.yaml")
 TEST_FILE_KEY = "rule_files"  # the top-level key of a `memalert test` file
 
 

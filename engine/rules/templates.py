@@ -52,6 +52,9 @@ TEMPLATE_VARIABLES: frozenset[str] = frozenset(
         "time_to_limit",  # seconds
         "limit",  # bytes
         "firing_for",  # seconds
+        "pid",  # a discovered target's process id, user and command line (target_info)
+        "user",
+        "cmdline",
     }
 )
 """What a summary may use, besides the keys of the rule's own `labels`."""

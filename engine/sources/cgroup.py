@@ -122,8 +122,13 @@ def _existing(hierarchy: Path, path: str, *, version: int) -> CgroupDir | None:
     return None
 
 
-def read_cgroup_memory(where: CgroupDir, cgroup_root: Path) -> CgroupMemory:
-    """Usage, limit, swap and PSI of one cgroup; garbage in a required file names the file."""
+def read_cgroup_memory(
+    where: CgroupDir, cgroup_root: Path, *, own_limits: dict[Path, int | None] | None = None
+) -> CgroupMemory:
+    """Usage, limit, swap and PSI of one cgroup; garbage in a required file names the file.
+
+    `own_limits` memoises each directory's own v2 `memory.max` (see `cgroup_limit`).
+    """
     directory = where.path
     stat_path = directory / "memory.stat"
     stat_text = read_optional(stat_path)
@@ -146,16 +151,24 @@ def read_cgroup_memory(where: CgroupDir, cgroup_root: Path) -> CgroupMemory:
     return CgroupMemory(
         where=where,
         usage_bytes=max(0, usage - inactive_file),
-        limit_bytes=cgroup_limit(where, cgroup_root, stat=stat),
+        limit_bytes=cgroup_limit(where, cgroup_root, stat=stat, own_limits=own_limits),
         swap_bytes=swap,
         pressure=pressure,
     )
 
 
 def cgroup_limit(
-    where: CgroupDir, cgroup_root: Path, *, stat: dict[str, int] | None = None
+    where: CgroupDir,
+    cgroup_root: Path,
+    *,
+    stat: dict[str, int] | None = None,
+    own_limits: dict[Path, int | None] | None = None,
 ) -> int | None:
-    """The lowest memory limit that applies to the group, None if none does."""
+    """The lowest memory limit that applies to the group, None if none does.
+
+    With `own_limits` (one tick's memo), the ancestors that a hundred services
+    share (system.slice) are read once per tick, not once per service.
+    """
     if where.version == 1:
         path = where.path / "memory.limit_in_bytes"
         if stat is None:
@@ -167,10 +180,17 @@ def cgroup_limit(
     # v2 publishes only each group's own memory.max, so walk up to the mount.
     lowest = None
     directory = where.path
+    memo = own_limits if own_limits is not None else {}
     while directory.is_relative_to(cgroup_root):
-        text = read_optional(directory / "memory.max")
-        if text is not None and text.strip() != "max":
-            limit = parse_int(text, directory / "memory.max")
+        if directory not in memo:
+            text = read_optional(directory / "memory.max")
+            memo[directory] = (
+                None
+                if text is None or text.strip() == "max"
+                else parse_int(text, directory / "memory.max")
+            )
+        limit = memo[directory]
+        if limit is not None:
             lowest = limit if lowest is None else min(lowest, limit)
         if directory == cgroup_root:
             break

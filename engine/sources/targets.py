@@ -9,6 +9,7 @@ into `up` 0.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -21,11 +22,13 @@ from memalert.engine.core.regexes import backtracking_problem, match_chars
 from memalert.engine.core.units import parse_decimal
 from memalert.engine.sources.base import TargetUnavailableError, read_optional, read_small_file
 from memalert.engine.sources.cgroup import (
+    CgroupMemory,
     cgroup_limit,
     memory_cgroup_of,
     read_cgroup_memory,
     resolve_cgroup,
 )
+from memalert.engine.sources.naming import pod_names
 from memalert.engine.sources.procfs import (
     HostMemory,
     ProcessInfo,
@@ -60,18 +63,32 @@ class TickView:
         self_pid: int,
         patterns: PatternCache,
         clock: Callable[[], float] = time.monotonic,
+        host_root: Path = Path("/"),
     ) -> None:
         self.clock = clock
+        self.host_root = host_root
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
         self.self_pid = self_pid
         self.patterns = patterns
         self._cmdlines: dict[int, list[str]] = {}
         self._domains: dict[str, tuple[int | None, Pressure | None]] = {}
+        # Each cgroup directory's own v2 memory.max, read once per tick.
+        self.cgroup_limits: dict[Path, int | None] = {}
 
     @cached_property
     def processes(self) -> list[ProcessInfo]:
         return list_processes(self.proc_root)
+
+    @cached_property
+    def pod_names(self) -> dict[str, str]:
+        """Pod uid -> namespace/name, from the kubelet's log directories (none: {})."""
+        try:
+            # listdir: the kubelet names one directory per pod; no Path per entry needed.
+            entries = os.listdir(self.host_root / "var/log/pods")  # noqa: PTH208
+        except OSError:
+            return {}
+        return pod_names(entries)
 
     @cached_property
     def _children(self) -> dict[int, list[int]]:
@@ -128,15 +145,18 @@ class TickView:
         The limit is the process's cgroup limit where it has one, else physical RAM;
         PSI is its v2 cgroup's, else the host's.
         """
-        # Processes of one group share the text of /proc/PID/cgroup: key on it, and
-        # look the group up once per tick.
-        membership = read_optional(pid_file(self.proc_root, pid, "cgroup")) or ""
+        return self.domain_of(read_optional(pid_file(self.proc_root, pid, "cgroup")) or "")
+
+    def domain_of(self, membership: str) -> tuple[int | None, Pressure | None]:
+        """`domain` from the text of a /proc/PID/cgroup (kept by discovery across ticks)."""
+        # Processes of one group share that text: key on it, and look the group up
+        # once per tick.
         if membership not in self._domains:
             where = memory_cgroup_of(membership, self.cgroup_root)
             limit = pressure = None
             if where is not None:
                 try:
-                    limit = cgroup_limit(where, self.cgroup_root)
+                    limit = cgroup_limit(where, self.cgroup_root, own_limits=self.cgroup_limits)
                 except TargetUnavailableError:
                     # A garbled limit file must not take the process down with it:
                     # physical RAM then stands in, as for a process without a limit.
@@ -330,12 +350,29 @@ def _system_target(spec: TargetSpec, view: TickView) -> Metrics:
 def _cgroup_target(spec: TargetSpec, view: TickView) -> Metrics:
     if not spec.cgroup:
         raise TargetUnavailableError(f"target {spec.name!r}: no cgroup path given")
-    memory = read_cgroup_memory(resolve_cgroup(view.cgroup_root, spec.cgroup), view.cgroup_root)
+    where = resolve_cgroup(view.cgroup_root, spec.cgroup)
+    memory = read_cgroup_memory(where, view.cgroup_root, own_limits=view.cgroup_limits)
+    return cgroup_metrics(memory, view)
+
+
+def cgroup_metrics(memory: CgroupMemory, view: TickView) -> Metrics:
+    """The tracker metrics of one cgroup reading (a `cgroup` or a discovered target)."""
     metrics: Metrics = {"rss_bytes": memory.usage_bytes}
     if memory.swap_bytes is not None:
         metrics["swap_bytes"] = memory.swap_bytes
     limit = _cap(memory.limit_bytes, view.physical_bytes)
     return _with_limit(metrics, memory.usage_bytes, limit, memory.pressure)
+
+
+def table_process_metrics(info: ProcessInfo, membership: str, view: TickView) -> Metrics:
+    """A discovered process's metrics from its process-table row alone (no read of its own).
+
+    No PSI: it is its cgroup's or the host's, the same for hundreds of processes,
+    and those targets carry it.
+    """
+    metrics: Metrics = {"rss_bytes": info.rss_bytes, "vms_bytes": info.vms_bytes}
+    limit, _ = view.domain_of(membership)
+    return _with_limit(metrics, info.rss_bytes, limit, None)
 
 
 _SAMPLERS: dict[str, Callable[[TargetSpec, TickView], Metrics]] = {

@@ -23,9 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memalert.engine.core.metrics import INFO_METRIC
 from memalert.engine.core.model import Labels, Sample
 from memalert.engine.core.units import parse_duration
 from memalert.engine.sources.base import TargetUnavailableError
+from memalert.engine.sources.discovery import discover
+from memalert.engine.sources.naming import Holder, NameBook
 from memalert.engine.sources.procfs import (
     read_process_memory,
     read_smaps_rollup,
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
     from memalert.engine.core.model import TargetSpec
 
 log = logging.getLogger(__name__)
+
+# A discover target remembers at most this many names per watched target (and at
+# least BOOK_MIN): gone ones beyond that are forgotten oldest first.
+BOOK_PER_TARGET = 4
+BOOK_MIN = 64
 
 # `breakdown()` keys taken from /proc/PID/status, as bytes.
 _STATUS_BREAKDOWN = {
@@ -116,6 +124,7 @@ class MemoryTracker:
         *,
         proc_root: str | os.PathLike[str] = "/proc",
         cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup",
+        host_root: str | os.PathLike[str] = "/",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
@@ -124,10 +133,15 @@ class MemoryTracker:
         self._pid = os.getpid() if pid is None else pid
         self._proc_root = Path(proc_root).absolute()
         self._cgroup_root = Path(cgroup_root).absolute()
+        # Where container runtimes and the kubelet keep names (docs/targets.md).
+        self._host_root = Path(host_root).absolute()
         self._clock = clock
         self._sleep = sleep
         self._patterns = PatternCache()
         self._last_errors: dict[str, str] = {}
+        self._books: dict[str, NameBook] = {}
+        self._labels: dict[str, tuple[Holder | None, Labels, Labels]] = {}
+        self._forgotten: tuple[str, ...] = ()
 
     @property
     def pid(self) -> int:
@@ -216,10 +230,19 @@ class MemoryTracker:
             cgroup_root=self._cgroup_root,
             self_pid=self._pid,
             patterns=self._patterns,
+            host_root=self._host_root,
         )
         samples: list[Sample] = []
         errors: dict[str, str] = {}
+        forgotten: list[str] = []
         for spec in targets:
+            if spec.kind == "discover":
+                samples += self._discovered(spec, view, now, errors)
+                dropped = self._book(spec).end_tick(now, spec.forget_after_seconds)
+                for name in dropped:
+                    self._labels.pop(name, None)
+                forgotten += dropped
+                continue
             labels = Labels(target=spec.name)
             try:
                 metrics = sample_target(spec, view)
@@ -238,6 +261,53 @@ class MemoryTracker:
             up = 0.0 if spec.name in errors else 1.0
             samples.append(Sample(metric="up", labels=labels, value=up, ts=now))
         self._last_errors = errors
+        self._forgotten = tuple(forgotten)
+        return samples
+
+    @property
+    def forgotten(self) -> tuple[str, ...]:
+        """Discovered targets dropped at the last `sample_targets`: gone for `forget_after`."""
+        return self._forgotten
+
+    def _book(self, spec: TargetSpec) -> NameBook:
+        book = self._books.get(spec.name)
+        if book is None:
+            book = self._books[spec.name] = NameBook(
+                capacity=max(BOOK_PER_TARGET * spec.max_targets, BOOK_MIN)
+            )
+        return book
+
+    def _discovered(
+        self, spec: TargetSpec, view: TickView, now: float, errors: dict[str, str]
+    ) -> list[Sample]:
+        """One target per process or cgroup found; `target_info` carries pid, user, cmdline."""
+        try:
+            found = discover(spec, view, self._book(spec), now)
+        except TargetUnavailableError as exc:
+            errors[spec.name] = exc.reason
+            return [Sample(metric="up", labels=Labels(target=spec.name), value=0.0, ts=now)]
+        samples: list[Sample] = []
+        cache = self._labels
+        for item in found:
+            entry = item.entry
+            # Built once per holder: a thousand targets' labels every tick cost more than reading.
+            cached = cache.get(entry.name)
+            if cached is None or cached[0] != entry.holder:
+                if cached is not None:
+                    # A staleness marker ends the previous holder's target_info now,
+                    # rather than after the lookback, so /metrics names one pid.
+                    samples.append(Sample(INFO_METRIC, cached[2], math.nan, now))
+                labels = Labels(target=entry.name)
+                cached = cache[entry.name] = (entry.holder, labels, Labels(entry.info, **labels))
+            _, labels, info = cached
+            samples.extend(
+                [
+                    Sample(metric, labels, float(value), now)
+                    for metric, value in item.metrics.items()
+                ]
+            )
+            samples.append(Sample("up", labels, 1.0, now))
+            samples.append(Sample(INFO_METRIC, info, 1.0, now))
         return samples
 
 

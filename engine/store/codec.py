@@ -224,6 +224,10 @@ def _labels_dict(value: Labels) -> dict[str, str]:
     return value.as_dict()
 
 
+def _text_by_name(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
 # field -> (encode, decode); a test checks this covers every AlertEvent field,
 # so a new field cannot be dropped from the outbox unnoticed.
 EVENT_FIELDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
@@ -241,6 +245,7 @@ EVENT_FIELDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "active_since": (_optional_number, _optional_number),
     "firing_since": (_optional_number, _optional_number),
     "reason": (_text, _text),
+    "info": (_text_by_name, _labels),
 }
 
 

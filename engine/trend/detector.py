@@ -117,6 +117,11 @@ class TrendDetector:
         """The state kept per target (immutable; for diagnostics and benchmarks)."""
         return {target: tracked.state for target, tracked in self._targets.items()}
 
+    def forget(self, targets: Iterable[str]) -> None:
+        """Drop the history of targets gone for good (discovered ones past `forget_after`)."""
+        for target in targets:
+            self._targets.pop(target, None)
+
     def observe(self, samples: Iterable[Sample]) -> list[Sample]:
         """Fold one tick's raw samples in; return the detector samples for that tick.
 

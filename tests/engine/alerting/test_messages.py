@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from builders import W, make_rule
+from builders import W, make_rule, sample
 
+from memalert.engine.alerting.evaluate import EvalState, evaluate
 from memalert.engine.alerting.messages import event_line, render_summary, summary_renderer
-from memalert.engine.core.model import AlertEvent, AlertFired, AlertResolved, Labels, defer_summary
+from memalert.engine.core.model import (
+    AlertEvent,
+    AlertFired,
+    AlertResolved,
+    Labels,
+    RuleSet,
+    Sample,
+    defer_summary,
+)
 
 RULE = make_rule(above={W: 100}, labels={"team": "core"}, summary="{{ target }} at {{ value }}")
 
@@ -87,3 +96,15 @@ def test_event_lines_read_the_deferred_summary() -> None:
     assert event_line(event) == (
         "[FIRING:warning] r {target=api, team=core} 150 B (threshold 100 B): api at 150.0"
     )
+
+
+def test_a_discovered_targets_pid_user_and_cmdline_reach_the_summary() -> None:
+    rule = make_rule(
+        above={W: 10.0}, summary="{{ target }} pid {{ pid }} of {{ user }}: {{ cmdline }}"
+    )
+    info = Labels(target="api", pid="4242", user="www", cmdline="python3 api.py --port 80")
+    old = Sample("target_info", info.merged({"pid": "1"}), 1.0, 0.0)
+    samples = [sample(50.0, 15.0), Sample("target_info", info, 1.0, 15.0), old]
+    _, events = evaluate(RuleSet(rules=(rule,)), samples, EvalState(), 15.0)
+    assert [e.summary for e in events] == ["api pid 4242 of www: python3 api.py --port 80"]
+    assert events[0].labels == Labels(target="api")  # the pid is no part of the identity
