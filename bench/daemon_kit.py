@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +35,12 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -94,23 +101,27 @@ class Processes:
     def __init__(self) -> None:
         self._started: list[subprocess.Popen[Any]] = []
 
-    def daemon(self, rules: Path, state: Path, log: Path, env: dict[str, str]) -> int:
+    def daemon(
+        self,
+        rules: Path | None,
+        state: Path,
+        log: Path,
+        env: dict[str, str],
+        *,
+        stdout: Path | None = None,
+        options: tuple[str, ...] = (),
+    ) -> int:
+        """`memalert run` on `rules` (None: the built-in rules); its console output to `stdout`."""
         full_env = dict(os.environ, **env)
         full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), full_env.get("PYTHONPATH", "")])
-        with log.open("ab") as stderr:
+        argv = [sys.executable, "-m", "memalert.engine.cli", "run"]
+        argv += [] if rules is None else [str(rules)]
+        with log.open("ab") as stderr, (stdout or Path(os.devnull)).open("ab") as out:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "memalert.engine.cli",
-                    "run",
-                    str(rules),
-                    "--state",
-                    str(state),
-                ],
+                [*argv, "--state", str(state), *options],
                 cwd=REPO,
                 env=full_env,
-                stdout=subprocess.DEVNULL,
+                stdout=out,
                 stderr=stderr,
             )
         self._started.append(process)

@@ -48,7 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_kit import REPO, Processes, Webhook, rss_bytes, wait_for
+from daemon_kit import REPO, Processes, Webhook, free_port, rss_bytes, wait_for
 from latency import measure as alone_latencies
 
 from memalert.engine.core.model import Labels, Sample
@@ -157,14 +157,6 @@ def answers(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415 - only here
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 MEMALERT = [sys.executable, "-m", "memalert.engine.cli"]
