@@ -28,17 +28,16 @@ from memalert.engine.core.model import (
     Position,
     RuleSet,
 )
-from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_literal_secrets
-from memalert.engine.rules.detector import compile_detector
-from memalert.engine.rules.intervals import compile_time_interval
-from memalert.engine.rules.items import (
+from memalert.engine.rules.alerting_items import (
     compile_inhibit_rule,
     compile_notifier,
     compile_route,
-    compile_rule,
     compile_silence,
-    compile_target,
 )
+from memalert.engine.rules.compile import CompiledFile, FileCompiler, check_literal_secrets
+from memalert.engine.rules.detector import compile_detector
+from memalert.engine.rules.intervals import compile_time_interval
+from memalert.engine.rules.items import compile_rule, compile_target
 from memalert.engine.rules.routegroups import compile_grouping
 from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
