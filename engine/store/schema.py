@@ -327,3 +327,21 @@ def _newer_schema(path: Path | str, version: int, known: int) -> StateStoreError
         f"state file {path}: schema version {version} is newer than this memalert knows "
         f"({known}); it was left untouched: upgrade memalert or pass another --state file"
     )
+
+
+# SQLite's primary result codes that say what is wrong with the file, not the call
+# (https://www.sqlite.org/rescode.html): named plainly for the log and /health.
+_SQLITE_CAUSES = {
+    5: "locked by another process",  # SQLITE_BUSY
+    8: "read-only",  # SQLITE_READONLY
+    10: "I/O error",  # SQLITE_IOERR
+    11: "damaged",  # SQLITE_CORRUPT
+    13: "disk full",  # SQLITE_FULL
+}
+
+
+def sqlite_failure(exc: BaseException) -> str:
+    """What went wrong with the file, in words, and SQLite's own message."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    cause = None if code is None else _SQLITE_CAUSES.get(code & 0xFF)
+    return f"{cause} ({exc})" if cause else str(exc)

@@ -46,7 +46,12 @@ from memalert.engine.store.records import (
     StoredAlert,
     StoreStatus,
 )
-from memalert.engine.store.schema import StateStoreError, default_state_path, open_state_db
+from memalert.engine.store.schema import (
+    StateStoreError,
+    default_state_path,
+    open_state_db,
+    sqlite_failure,
+)
 from memalert.engine.store.silences import InvalidSilenceError
 
 if TYPE_CHECKING:
@@ -403,23 +408,6 @@ class StateStore:
                     conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error | PayloadError):
                 raise StateStoreError(
-                    f"state file {self.path}: {what} failed: {_what_failed(exc)}"
+                    f"state file {self.path}: {what} failed: {sqlite_failure(exc)}"
                 ) from exc
             raise
-
-
-# SQLite's primary result codes that say what is wrong with the file, not the call
-# (https://www.sqlite.org/rescode.html): named plainly for the log and /health.
-_SQLITE_CAUSES = {
-    5: "locked by another process",  # SQLITE_BUSY
-    8: "read-only",  # SQLITE_READONLY
-    10: "I/O error",  # SQLITE_IOERR
-    11: "damaged",  # SQLITE_CORRUPT
-    13: "disk full",  # SQLITE_FULL
-}
-
-
-def _what_failed(exc: BaseException) -> str:
-    code = getattr(exc, "sqlite_errorcode", None)
-    cause = None if code is None else _SQLITE_CAUSES.get(code & 0xFF)
-    return f"{cause} ({exc})" if cause else str(exc)
