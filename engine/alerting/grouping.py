@@ -212,6 +212,9 @@ def _flush(
     # unless an alert resolved (bench/notify_groups.py).
     silenced = _silenced_alerts(group, _may_mute(key[1], silences))
     verdicts = silenced[1] if silenced is not None else None
+    # Set operations reuse the hashes a dict and a set keep, where `alert in
+    # inhibited` for each alert would hash its labels again.
+    inhibited_here = frozenset(group.alerts) & inhibited if inhibited else inhibited
     firing: list[AlertEvent] = []
     firing_keys: list[tuple[AlertKey, Severity]] = []
     resolved: list[AlertEvent] = []
@@ -221,7 +224,9 @@ def _flush(
         gone = isinstance(event, AlertResolved)
         if gone:
             any_resolved = True
-        if (verdicts is not None and verdicts[alert][1]) or (inhibited and alert in inhibited):
+        if (verdicts is not None and verdicts[alert][1]) or (
+            inhibited_here and alert in inhibited_here
+        ):
             continue
         if not gone:
             firing.append(event)
