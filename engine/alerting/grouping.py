@@ -64,6 +64,24 @@ Verdicts = tuple[tuple[Silence, ...], Mapping[AlertKey, tuple[Severity, bool]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Seen:
+    """What a flush found firing and not muted in a group that had no resolved alert.
+
+    While the group's alerts are the same mapping (any change makes a new one,
+    and `replace` keeps this field, so identity is checked) and the silence
+    verdicts and inhibited alerts are the same, the next flush reuses it and its
+    `Sent` set instead of going through the alerts: hashing 20 (alert, severity)
+    pairs per group was most of a flush of 500 groups.
+    """
+
+    alerts: Mapping[AlertKey, AlertEvent]
+    verdicts: Mapping[AlertKey, tuple[Severity, bool]] | None
+    inhibited: frozenset[AlertKey]
+    firing: tuple[AlertEvent, ...]
+    keys: Sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
     """One aggregation group between ticks; a changed group is a new object."""
 
@@ -81,6 +99,8 @@ class Group:
     # group at the last flush and their verdicts (`Verdicts`). Matching
     # silences was most of a flush of 500 groups.
     silenced: Verdicts | None = field(default=None, compare=False, repr=False)
+    # A cache like `silenced`: the last flush's `Seen`, if still usable.
+    seen: Seen | None = field(default=None, compare=False, repr=False)
 
 
 Groups = Mapping[GroupKey, Group]
@@ -207,7 +227,7 @@ def _flush(
     grouping = route_grouping(ruleset, index)
     due = now + grouping.interval
     if index != ROOT_ROUTE and muted(ruleset, ruleset.routes[index], now):
-        return _rearmed(group, group.alerts, due, group.silenced), ()
+        return _rearmed(group, group.alerts, due, group.silenced, seen=group.seen), ()
     # All 500 groups of a large route can be due at once: one pass, no copies
     # unless an alert resolved (bench/notify_groups.py).
     silenced = _silenced_alerts(group, _may_mute(key[1], silences))
@@ -215,6 +235,57 @@ def _flush(
     # Set operations reuse the hashes a dict and a set keep, where `alert in
     # inhibited` for each alert would hash its labels again.
     inhibited_here = frozenset(group.alerts) & inhibited if inhibited else inhibited
+    seen = group.seen
+    if (
+        seen is None
+        or seen.alerts is not group.alerts
+        or seen.verdicts is not verdicts
+        or seen.inhibited != inhibited_here
+    ):
+        seen = None
+        firing, firing_set, resolved, any_resolved = _sorted_out(group, verdicts, inhibited_here)
+        if firing_set == group.sent_firing:
+            # Sets of equal but distinct tuples compare labels by a Python __eq__
+            # per alert; the very same set compares by identity at later flushes.
+            firing_set = group.sent_firing
+    else:  # a group seen without resolved alerts still has none
+        firing, firing_set, resolved, any_resolved = seen.firing, seen.keys, (), False
+    resolved_set = frozenset((e.rule, e.labels) for e in resolved)
+    repeat = grouping.repeat if grouping.repeat is not None else ruleset.repeat_interval
+    send = bool(firing or resolved) and _needs_update(group, firing_set, resolved_set, now, repeat)
+    kept = (
+        {k: e for k, e in group.alerts.items() if not isinstance(e, AlertResolved)}
+        if any_resolved
+        else group.alerts
+    )
+    sent = firing + resolved if send else ()
+    if not kept:
+        return None, sent
+    if seen is None and not any_resolved:
+        seen = Seen(
+            alerts=kept, verdicts=verdicts, inhibited=inhibited_here, firing=firing, keys=firing_set
+        )
+    if not send:
+        return _rearmed(group, kept, due, silenced, seen=seen), ()
+    after = Group(
+        alerts=kept,
+        due=due,
+        notified_at=now,
+        sent_firing=firing_set,
+        sent_resolved=resolved_set,
+        silenced=silenced,
+        seen=seen,
+    )
+    return after, sent
+
+
+def _sorted_out(
+    group: Group,
+    verdicts: Mapping[AlertKey, tuple[Severity, bool]] | None,
+    inhibited: frozenset[AlertKey],
+) -> tuple[tuple[AlertEvent, ...], Sent, tuple[AlertEvent, ...], bool]:
+    """The group's firing alerts not muted (and their `Sent` set), the resolved ones
+    to send, and whether any alert resolved: one pass, for 10,000 alerts at once."""
     firing: list[AlertEvent] = []
     firing_keys: list[tuple[AlertKey, Severity]] = []
     resolved: list[AlertEvent] = []
@@ -224,9 +295,7 @@ def _flush(
         gone = isinstance(event, AlertResolved)
         if gone:
             any_resolved = True
-        if (verdicts is not None and verdicts[alert][1]) or (
-            inhibited_here and alert in inhibited_here
-        ):
+        if (verdicts is not None and verdicts[alert][1]) or (inhibited and alert in inhibited):
             continue
         if not gone:
             firing.append(event)
@@ -236,29 +305,7 @@ def _flush(
             heard = {sent for sent, _ in group.sent_firing}
         if alert in heard:  # nobody heard it fire, so nobody needs to hear it resolve
             resolved.append(event)
-    firing_set: Sent = frozenset(firing_keys)
-    resolved_set = frozenset((e.rule, e.labels) for e in resolved)
-    repeat = grouping.repeat if grouping.repeat is not None else ruleset.repeat_interval
-    send = bool(firing or resolved) and _needs_update(group, firing_set, resolved_set, now, repeat)
-    kept = (
-        {k: e for k, e in group.alerts.items() if not isinstance(e, AlertResolved)}
-        if any_resolved
-        else group.alerts
-    )
-    sent = tuple(firing + resolved) if send else ()
-    if not kept:
-        return None, sent
-    if not send:
-        return _rearmed(group, kept, due, silenced), ()
-    after = Group(
-        alerts=kept,
-        due=due,
-        notified_at=now,
-        sent_firing=firing_set,
-        sent_resolved=resolved_set,
-        silenced=silenced,
-    )
-    return after, sent
+    return tuple(firing), frozenset(firing_keys), tuple(resolved), any_resolved
 
 
 def _rearmed(
@@ -268,6 +315,7 @@ def _rearmed(
     silenced: Verdicts | None,
     *,
     renotify: bool | None = None,
+    seen: Seen | None = None,
 ) -> Group:
     """The group with new alerts or timer and the same notification log (faster than `replace`)."""
     return Group(
@@ -278,6 +326,7 @@ def _rearmed(
         sent_resolved=group.sent_resolved,
         renotify=group.renotify if renotify is None else renotify,
         silenced=silenced,
+        seen=seen,
     )
 
 
