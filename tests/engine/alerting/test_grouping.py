@@ -158,6 +158,16 @@ def test_severity_among_the_group_labels_moves_an_escalated_alert_to_its_new_gro
     assert [labels for _, labels in ticks.groups] == [Labels({"severity": "critical"})]
 
 
+def test_an_alert_moved_out_by_its_severity_is_not_in_the_old_groups_repeats() -> None:
+    grouped = Grouping(by=("severity",), wait=0.0, interval=60.0, repeat=120.0)
+    ticks = Ticks(_ruleset(grouped))
+    ticks.at(0, [_event(AlertFired, 0, "a"), _event(AlertFired, 0, "b")])
+    ticks.at(60)  # flushed without news: what it found is kept for the next flush
+    ticks.at(90, [_event(AlertEscalated, 90, "a", severity=Severity.CRITICAL)])
+    warning = [n for n in ticks.at(120) + ticks.at(180) if n.group == Labels(severity="warning")]
+    assert [_alerts(n) for n in warning] == [[("b", "firing")]]
+
+
 def test_group_by_splits_groups_and_dots_group_by_every_label() -> None:
     ticks = Ticks(_ruleset(Grouping(by=("target",), wait=0.0)))
     sent = ticks.at(0, [_event(AlertFired, 0, "a"), _event(AlertFired, 0, "b", target="db")])
