@@ -204,7 +204,9 @@ def run_daemon(
             scale,
         )
     try:
-        engine = AlertEngine.from_files(paths, state_path=state_path, env=env, time_scale=scale)
+        engine = AlertEngine.from_files(
+            paths, state_path=state_path, env=env, time_scale=scale, history=listen is not None
+        )
     except MemalertError as exc:
         return refuse(exc)
     daemon = Daemon(

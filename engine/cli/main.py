@@ -25,7 +25,6 @@ from memalert.engine.core.release import VERSION
 from memalert.engine.replay.budget import MAX_EVALUATIONS
 from memalert.engine.replay.dryrun import run_dry_run
 from memalert.engine.replay.observations import read_observations
-from memalert.engine.replay.ruletest import run_test_files
 from memalert.engine.rules.load import check_rules, load_rules
 
 
@@ -76,6 +75,8 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from memalert.engine.replay.ruletest import run_test_files  # noqa: PLC0415 - jsonschema loads only to test
+
     return run_test_files(args.testfiles, _print, print_error, max_evaluations=args.max_evaluations)
 
 

@@ -81,6 +81,7 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = time.sleep,
         time_scale: float = 1.0,
+        history: bool = True,
     ) -> None:
         if time_scale != 1.0:
             clock = scaled_clock(clock, time_scale)
@@ -99,7 +100,8 @@ class AlertEngine:
         self._tick_lock = threading.Lock()  # one tick (or reload) at a time
         self._figures = EngineFigures(started_at=clock(), interval=ruleset.interval)
         self._trend = TrendDetector()  # configured from the rules by `_use`
-        self._history = MemoryHistory()
+        # Only the dashboard reads it (`latest().memory`): ~48 KB a target after 3 h.
+        self._history = MemoryHistory() if history else None
         self._pipeline = Pipeline(ruleset, detector=self._trend, state=store.load_state())
         self._use(ruleset)
         counting = self._figures.counting(notifiers)
@@ -122,6 +124,7 @@ class AlertEngine:
         notifiers: Mapping[str, Notifier] | None = None,
         sleep: Callable[[float], object] = time.sleep,
         time_scale: float = 1.0,
+        history: bool = True,
     ) -> AlertEngine:
         """Load and check the rule files, build their notifiers, open the state store.
 
@@ -132,6 +135,8 @@ class AlertEngine:
         $XDG_STATE_HOME). Given `notifiers` (tests, embedding applications)
         replace the rule files' ones, also on reload. `time_scale` above 1 runs the
         engine's clock that many times faster (MEMALERT_TIME_SCALE, docs/operations.md).
+        `history` False keeps no recent memory for the dashboard (`latest().memory`
+        stays empty), as `memalert run` without `--listen` does.
         """
         ruleset = load_rules(paths, env=env)
         built = notifiers if notifiers is not None else build_notifiers(ruleset.notifiers, env=env)
@@ -150,6 +155,7 @@ class AlertEngine:
                 clock=clock,
                 sleep=sleep,
                 time_scale=time_scale,
+                history=history,
             )
         except BaseException:
             store.close()
@@ -223,7 +229,8 @@ class AlertEngine:
         samples = self._tracker.sample_targets(self._targets, now)
         # The evaluator's series of these go stale by themselves (LOOKBACK_SECONDS).
         self._trend.forget(self._tracker.forgotten)
-        self._history.add(samples, now, ruleset.interval)
+        if self._history is not None:
+            self._history.add(samples, now, ruleset.interval)
         self._report_down_targets()
         if self._detector is not None:
             samples += self._detector.samples(self._self_target, now)
@@ -296,7 +303,7 @@ class AlertEngine:
             silences=self._silences_in_force(now),
             outbox_backlog=backlog,
             dead_letters=dead,
-            memory=self._history.recent(),
+            memory=self._history.recent() if self._history is not None else {},
             floors=self._trend.floor_history(),
         )
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-
 from memalert.engine.core.errors import Diagnostic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
     from memalert.engine.rules.yamlsource import Document, JsonPath
@@ -64,6 +63,8 @@ def rules_schema() -> dict[str, Any]:
 def _validator() -> Draft202012Validator:
     # Local `$ref`s inlined: resolving ~15 references per rule was a third of
     # `check`'s time on a 1,000-rule file. The schema has no recursive refs.
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - only a rule file to check needs it
+
     schema = rules_schema()
     return Draft202012Validator(_inline_refs(schema, schema["$defs"]))
 

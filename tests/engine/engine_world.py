@@ -68,6 +68,7 @@ class World:
         env: Mapping[str, str] | None = None,
         detector: LeakDetector | None = None,
         sleep: object = None,
+        history: bool = True,
     ) -> AlertEngine:
         return AlertEngine.from_files(
             [self.rules],
@@ -78,6 +79,7 @@ class World:
             notifiers=notifiers if notifiers is not None else {"hook": self.hook},
             detector=detector,
             sleep=sleep if callable(sleep) else self.clock.advance,
+            history=history,
         )
 
     def step(self, engine: AlertEngine, ticks: int = 1) -> list[AlertEvent]:

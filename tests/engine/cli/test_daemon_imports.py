@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from memalert.engine.rules.load import DEFAULT_RULES
+
 ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = """
@@ -59,6 +61,17 @@ def test_a_console_only_daemon_does_not_import_apprise(tmp_path: Path) -> None:
     assert "apprise" not in modules
     assert "requests" not in modules
     assert "psutil" not in modules  # MemTotal comes from /proc/meminfo
+
+
+def test_the_built_in_rules_load_without_jsonschema(tmp_path: Path) -> None:
+    # The shipped defaults are validated by tests/engine/cli/test_defaults.py, not at start.
+    modules = loaded_modules(DEFAULT_RULES, tmp_path)
+    assert {"jsonschema", "referencing", "jsonschema_specifications"}.isdisjoint(modules)
+    assert "apprise" not in modules
+
+
+def test_a_rule_file_is_checked_against_the_schema(tmp_path: Path) -> None:
+    assert "jsonschema" in loaded_modules(ROOT / "rules" / "memory.yaml", tmp_path)
 
 
 def test_a_rule_file_naming_an_apprise_url_loads_apprise(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import pytest
 from memalert.engine.cli.main import build_parser, main
 from memalert.engine.live.parts import scaled_clock, time_scale_from
 from memalert.engine.rules.load import DEFAULT_RULES, load_rules
+from memalert.engine.rules.schemacheck import schema_diagnostics
+from memalert.engine.rules.yamlsource import load_yaml
 from memalert.engine.testing import FakeClock
 
 
@@ -22,6 +24,16 @@ def test_print_defaults_prints_a_rule_file_check_accepts(
     rules = tmp_path / "memory.yaml"
     rules.write_text(printed)
     assert main(["check", str(rules)]) == 0
+
+
+def test_the_defaults_are_schema_valid_and_load_as_a_checked_copy_does(tmp_path: Path) -> None:
+    # `memalert run` skips the schema check on the shipped defaults (jsonschema
+    # stays unloaded): this test is that check.
+    assert schema_diagnostics(load_yaml(str(DEFAULT_RULES))) == ([], [])
+    copy = tmp_path / "defaults.yaml"
+    copy.write_text(DEFAULT_RULES.read_text(encoding="utf-8"), encoding="utf-8")
+    shipped, checked = load_rules([DEFAULT_RULES], env={}), load_rules([copy], env={})
+    assert repr(shipped).replace(str(DEFAULT_RULES), str(copy)) == repr(checked)
 
 
 def test_the_defaults_watch_the_host_processes_and_services() -> None:

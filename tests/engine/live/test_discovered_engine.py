@@ -61,3 +61,16 @@ def test_restart_keeps_the_target_and_gone_ones_leave_the_detector(tmp_path: Pat
         assert leak_targets(engine) == set()
     finally:
         engine.close()
+
+
+def test_the_dashboard_history_is_kept_only_when_asked_for(tmp_path: Path) -> None:
+    # `memalert run` asks for it only with --listen, where the dashboard reads it.
+    world = World(tmp_path, RULES)
+    process(world, 500, 200, start=10)
+    for history, expected in ((True, {"python3:batch.py"}), (False, set())):
+        engine = world.engine(history=history)
+        try:
+            world.step(engine, 2)
+            assert set(engine.latest().memory) == expected
+        finally:
+            engine.close()
