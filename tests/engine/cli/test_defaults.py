@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from memalert.engine.cli.main import build_parser, main
 from memalert.engine.live.parts import scaled_clock, time_scale_from
+from memalert.engine.rules import load
 from memalert.engine.rules.load import DEFAULT_RULES, load_rules
 from memalert.engine.rules.schemacheck import schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
@@ -34,6 +36,25 @@ def test_the_defaults_are_schema_valid_and_load_as_a_checked_copy_does(tmp_path:
     copy.write_text(DEFAULT_RULES.read_text(encoding="utf-8"), encoding="utf-8")
     shipped, checked = load_rules([DEFAULT_RULES], env={}), load_rules([copy], env={})
     assert repr(shipped).replace(str(DEFAULT_RULES), str(copy)) == repr(checked)
+
+
+def test_the_shipped_digest_is_the_defaults_file_s() -> None:
+    digest = hashlib.sha256(load_yaml(str(DEFAULT_RULES)).text.encode()).hexdigest()
+    assert digest == load.DEFAULT_RULES_SHA256, (
+        f"defaults.yaml changed: set DEFAULT_RULES_SHA256 in engine/rules/load.py to {digest!r}"
+    )
+
+
+def test_defaults_edited_in_place_are_checked_against_the_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edited = tmp_path / "defaults.yaml"
+    edited.write_text(
+        DEFAULT_RULES.read_text(encoding="utf-8").replace("interval: 15s", "intervall: 15s")
+    )
+    monkeypatch.setattr(load, "DEFAULT_RULES", edited)
+    problems = load.check_paths([edited])
+    assert any("intervall" in p.message for p in problems), problems
 
 
 def test_the_defaults_watch_the_host_processes_and_services() -> None:
