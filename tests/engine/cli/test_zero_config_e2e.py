@@ -34,6 +34,9 @@ TIME_SCALE = 600
 # about 40 s here. The bound leaves room for a loaded machine.
 DETECT_WITHIN = 240.0
 BASE_MIB = 60  # above the built-in 50 MiB floor
+# The children's executable as their names begin: `python` in a virtual
+# environment, `python3` where CI runs the system's interpreter.
+EXE = Path(sys.executable).name
 RESTARTS = 5
 
 # Each child holds BASE_MIB, every page written; then, by its role:
@@ -130,7 +133,7 @@ def test_no_rule_file_reports_only_the_leak_by_name(
                     names.add(info["target"])
                     if "restarter.py" in info["cmdline"]:
                         restarter_pids.add(info["pid"])
-            return "memory-leak {target=python:leaker.py}" in out.read_text()
+            return f"memory-leak {{target={EXE}:leaker.py}}" in out.read_text()
 
         wait_for("the leak to be reported", leak_reported, timeout=DETECT_WITHIN)
         # Some 3 h more (at 600x) for a false alarm to show, over the restarting
@@ -143,13 +146,13 @@ def test_no_rule_file_reports_only_the_leak_by_name(
     firing = set(
         re.findall(r"^\s*\[FIRING:\w+\] [\w-]+ \{target=([^}]*)\}", reported, re.MULTILINE)
     )
-    assert "python:leaker.py" in firing, reported
+    assert f"{EXE}:leaker.py" in firing, reported
     ours = {name for name in firing if name in names}
-    assert ours == {"python:leaker.py"}, reported
+    assert ours == {f"{EXE}:leaker.py"}, reported
     # The summary names the process: its pid and full command line.
     assert "leaker.py leak" in reported
-    restarter_names = {n for n in names if n.startswith("python:restarter.py")}
-    assert restarter_names == {"python:restarter.py"}, names
-    assert "python:cache.py" in names
-    assert len({n for n in names if n.startswith("python:steady.py")}) == 17
+    restarter_names = {n for n in names if n.startswith(f"{EXE}:restarter.py")}
+    assert restarter_names == {f"{EXE}:restarter.py"}, names
+    assert f"{EXE}:cache.py" in names
+    assert len({n for n in names if n.startswith(f"{EXE}:steady.py")}) == 17
     assert "Traceback" not in log.read_text()
