@@ -84,26 +84,30 @@ def _kept(rss: float, watched: bool, floor: float) -> bool:
 # -- processes ---------------------------------------------------------------------
 
 
+# A process above the floor: its table row, holder and entry (None: not named yet).
+_Candidate = tuple["ProcessInfo", tuple[int, int], Entry | None]
+
+
 def _processes(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> list[Found]:
-    # (process, its entry if already named): the book is asked once per process.
-    candidates: list[tuple[ProcessInfo, Entry | None]] = []
+    # (process, its holder, its entry if already named): the book is asked once per process.
+    candidates: list[_Candidate] = []
     floor = spec.min_rss_bytes
     for info in view.processes:
         if info.state.startswith(("Z", "X")):
             log.debug("process %d skipped: a zombie (exited, not reaped)", info.pid)
         elif info.vms_bytes:  # kernel threads (no address space) never are candidates
-            entry = book.held_by((info.pid, info.start_ticks))
+            holder = (info.pid, info.start_ticks)
+            entry = book.held_by(holder)
             if _kept(info.rss_bytes, entry is not None, floor):
-                candidates.append((info, entry))
+                candidates.append((info, holder, entry))
     if len(candidates) > spec.max_targets:
         # Only over the cap does size decide (largest first); below it order is immaterial.
         candidates = heapq.nlargest(spec.max_targets, candidates, key=_size_rank)
-    book.release_all_but({(info.pid, info.start_ticks) for info, _ in candidates})
+    book.release_all_but({holder for _, holder, _ in candidates})
     # New processes are named largest first, so of one identity the largest gets the plain name.
-    fresh = sorted((c for c in candidates if c[1] is None), key=_size_rank, reverse=True)
+    fresh = sorted((c for c in candidates if c[2] is None), key=_size_rank, reverse=True)
     found = []
-    for info, held in (*(c for c in candidates if c[1] is not None), *fresh):
-        holder = (info.pid, info.start_ticks)
+    for info, holder, held in (*(c for c in candidates if c[2] is not None), *fresh):
         if held is None:
             try:
                 identity, details = _identify(view.proc_root, info)
@@ -120,7 +124,7 @@ def _processes(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> 
     return found
 
 
-def _size_rank(candidate: tuple[ProcessInfo, Entry | None]) -> tuple[int, int, int]:
+def _size_rank(candidate: _Candidate) -> tuple[int, int, int]:
     """Larger ranks higher; of equal size the older process, then the lower pid."""
     info = candidate[0]
     return (info.rss_bytes, -info.start_ticks, -info.pid)
