@@ -123,26 +123,27 @@ def _existing(hierarchy: Path, path: str, *, version: int) -> CgroupDir | None:
 
 
 def read_cgroup_memory(
-    where: CgroupDir, cgroup_root: Path, *, own_limits: dict[Path, int | None] | None = None
+    where: CgroupDir, cgroup_root: Path, *, own_limits: dict[str, int | None] | None = None
 ) -> CgroupMemory:
     """Usage, limit, swap and PSI of one cgroup; garbage in a required file names the file.
 
     `own_limits` memoises each directory's own v2 `memory.max` (see `cgroup_limit`).
     """
-    directory = where.path
-    stat_path = directory / "memory.stat"
+    # Strings, not Paths: joining Paths cost more than reading a hundred groups' files.
+    directory = str(where.path)
+    stat_path = f"{directory}/memory.stat"
     stat_text = read_optional(stat_path)
     stat = parse_key_values(stat_text, stat_path) if stat_text else {}
     if where.version == 2:
-        usage_path = directory / _V2_USAGE
+        usage_path = f"{directory}/{_V2_USAGE}"
         usage = parse_int(read_text(usage_path), usage_path)
         inactive_file = stat.get("inactive_file", 0)
-        swap_path = directory / "memory.swap.current"
+        swap_path = f"{directory}/memory.swap.current"
         swap_text = read_optional(swap_path)
         swap = None if swap_text is None else parse_int(swap_text, swap_path)
-        pressure = read_pressure(directory / "memory.pressure")
+        pressure = read_pressure(f"{directory}/memory.pressure")
     else:
-        usage_path = directory / _V1_USAGE
+        usage_path = f"{directory}/{_V1_USAGE}"
         usage = parse_int(read_text(usage_path), usage_path)
         # total_* fields include child groups, as usage_in_bytes does.
         inactive_file = stat.get("total_inactive_file", stat.get("inactive_file", 0))
@@ -162,7 +163,7 @@ def cgroup_limit(
     cgroup_root: Path,
     *,
     stat: dict[str, int] | None = None,
-    own_limits: dict[Path, int | None] | None = None,
+    own_limits: dict[str, int | None] | None = None,
 ) -> int | None:
     """The lowest memory limit that applies to the group, None if none does.
 
@@ -178,21 +179,23 @@ def cgroup_limit(
         real = [limit for limit in limits if limit is not None and limit < UNLIMITED_SENTINEL]
         return min(real, default=None)
     # v2 publishes only each group's own memory.max, so walk up to the mount.
+    # As strings (Paths made and compared per level cost more than the reads).
+    root = str(cgroup_root)
+    prefix = root.rstrip("/") + "/"
     lowest = None
-    directory = where.path
+    directory = str(where.path)
     memo = own_limits if own_limits is not None else {}
-    while directory.is_relative_to(cgroup_root):
+    while directory == root or directory.startswith(prefix):
         if directory not in memo:
-            text = read_optional(directory / "memory.max")
+            max_path = f"{directory}/memory.max"
+            text = read_optional(max_path)
             memo[directory] = (
-                None
-                if text is None or text.strip() == "max"
-                else parse_int(text, directory / "memory.max")
+                None if text is None or text.strip() == "max" else parse_int(text, max_path)
             )
         limit = memo[directory]
         if limit is not None:
             lowest = limit if lowest is None else min(lowest, limit)
-        if directory == cgroup_root:
+        if directory == root:
             break
-        directory = directory.parent
+        directory = directory.rpartition("/")[0] or "/"
     return lowest

@@ -16,6 +16,7 @@ other targets are sampled as usual.
 from __future__ import annotations
 
 import functools
+import heapq
 import json
 import logging
 import os
@@ -83,25 +84,31 @@ def _kept(rss: float, watched: bool, floor: float) -> bool:
 # -- processes ---------------------------------------------------------------------
 
 
+# A process above the floor: its table row, holder and entry (None: not named yet).
+_Candidate = tuple["ProcessInfo", tuple[int, int], Entry | None]
+
+
 def _processes(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> list[Found]:
-    candidates: list[ProcessInfo] = []
+    # (process, its holder, its entry if already named): the book is asked once per process.
+    candidates: list[_Candidate] = []
+    floor = spec.min_rss_bytes
     for info in view.processes:
         if info.state.startswith(("Z", "X")):
             log.debug("process %d skipped: a zombie (exited, not reaped)", info.pid)
-        elif info.vms_bytes and _kept(
-            info.rss_bytes,
-            book.held_by((info.pid, info.start_ticks)) is not None,
-            spec.min_rss_bytes,
-        ):
-            candidates.append(info)  # kernel threads (no address space) never are
-    candidates.sort(key=lambda i: (-i.rss_bytes, i.start_ticks, i.pid))
-    del candidates[spec.max_targets :]
-    book.release_all_but({(info.pid, info.start_ticks) for info in candidates})
+        elif info.vms_bytes:  # kernel threads (no address space) never are candidates
+            holder = (info.pid, info.start_ticks)
+            entry = book.held_by(holder)
+            if _kept(info.rss_bytes, entry is not None, floor):
+                candidates.append((info, holder, entry))
+    if len(candidates) > spec.max_targets:
+        # Only over the cap does size decide (largest first); below it order is immaterial.
+        candidates = heapq.nlargest(spec.max_targets, candidates, key=_size_rank)
+    book.release_all_but({holder for _, holder, _ in candidates})
+    # New processes are named largest first, so of one identity the largest gets the plain name.
+    fresh = sorted((c for c in candidates if c[2] is None), key=_size_rank, reverse=True)
     found = []
-    for info in candidates:
-        holder = (info.pid, info.start_ticks)
-        entry = book.held_by(holder)
-        if entry is None:
+    for info, holder, held in (*(c for c in candidates if c[2] is not None), *fresh):
+        if held is None:
             try:
                 identity, details = _identify(view.proc_root, info)
             except TargetUnavailableError as exc:
@@ -111,10 +118,16 @@ def _processes(spec: TargetSpec, view: TickView, book: NameBook, now: float) -> 
             entry.info = {**details, "discovered": spec.name}
             entry.membership = read_optional(pid_file(view.proc_root, info.pid, "cgroup")) or ""
         else:
-            book.assign(holder, entry.identity, now)
+            entry = book.assign(holder, held.identity, now)
         metrics = table_process_metrics(info, entry.membership, view)
         found.append(Found(entry=entry, metrics=metrics))
     return found
+
+
+def _size_rank(candidate: _Candidate) -> tuple[int, int, int]:
+    """Larger ranks higher; of equal size the older process, then the lower pid."""
+    info = candidate[0]
+    return (info.rss_bytes, -info.start_ticks, -info.pid)
 
 
 def _identify(proc_root: Path, info: ProcessInfo) -> tuple[Identity, dict[str, str]]:

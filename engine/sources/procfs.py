@@ -192,11 +192,12 @@ def read_process_info(proc_root: Path, pid: int) -> ProcessInfo:
         ppid = int(rest[1])
     except ValueError:
         raise TargetUnavailableError(f"{path}: bad parent pid {rest[1]!r}") from None
-    # proc(5) fields 22-24 (starttime, vsize, rss in pages) are rest[19:22].
-    # Kernel-written decimal fields: isdigit and int, cheaper than parse_decimal's
-    # regex over a thousand processes (garbage is 0, never an error).
-    numbers = [int(field) if field.isascii() and field.isdigit() else 0 for field in rest[19:22]]
-    start, vms, rss_pages = (*numbers, 0, 0, 0)[:3]
+    # proc(5) fields 22-24 (starttime, vsize, rss in pages) are rest[19:22]; a
+    # short line lacks some (0). Indexed, not a comprehension: a thousand per tick.
+    if len(rest) > 21:
+        start, vms, rss_pages = _count(rest[19]), _count(rest[20]), _count(rest[21])
+    else:
+        start, vms, rss_pages = (*[_count(field) for field in rest[19:22]], 0, 0, 0)[:3]
     return ProcessInfo(
         pid=pid,
         ppid=ppid,
@@ -206,6 +207,12 @@ def read_process_info(proc_root: Path, pid: int) -> ProcessInfo:
         rss_bytes=rss_pages * PAGE_SIZE,
         vms_bytes=vms,
     )
+
+
+def _count(field: str) -> int:
+    """A kernel-written decimal field: isdigit and int, cheaper than parse_decimal's
+    regex over a thousand processes (garbage is 0, never an error)."""
+    return int(field) if field.isascii() and field.isdigit() else 0
 
 
 def list_pids(proc_root: Path) -> list[int]:

@@ -47,7 +47,7 @@ def parse_pressure(text: str) -> Pressure | None:
     return Pressure(some_avg10=averages["some"], full_avg10=averages.get("full"))
 
 
-def read_pressure(path: Path) -> Pressure | None:
+def read_pressure(path: str | Path) -> Pressure | None:
     """PSI from `path`; None where the kernel lacks it (no file, or booted with psi=0)."""
     text = read_optional(path)
     return None if text is None else parse_pressure(text)

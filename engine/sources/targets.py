@@ -74,7 +74,7 @@ class TickView:
         self._cmdlines: dict[int, list[str]] = {}
         self._domains: dict[str, tuple[int | None, Pressure | None]] = {}
         # Each cgroup directory's own v2 memory.max, read once per tick.
-        self.cgroup_limits: dict[Path, int | None] = {}
+        self.cgroup_limits: dict[str, int | None] = {}
 
     @cached_property
     def processes(self) -> list[ProcessInfo]:

@@ -287,6 +287,7 @@ class MemoryTracker:
             errors[spec.name] = exc.reason
             return [Sample(metric="up", labels=Labels(target=spec.name), value=0.0, ts=now)]
         samples: list[Sample] = []
+        append = samples.append  # bound once: seven appends per process per tick
         cache = self._labels
         for item in found:
             entry = item.entry
@@ -296,18 +297,14 @@ class MemoryTracker:
                 if cached is not None:
                     # A staleness marker ends the previous holder's target_info now,
                     # rather than after the lookback, so /metrics names one pid.
-                    samples.append(Sample(INFO_METRIC, cached[2], math.nan, now))
+                    append(Sample(INFO_METRIC, cached[2], math.nan, now))
                 labels = Labels(target=entry.name)
                 cached = cache[entry.name] = (entry.holder, labels, Labels(entry.info, **labels))
             _, labels, info = cached
-            samples.extend(
-                [
-                    Sample(metric, labels, float(value), now)
-                    for metric, value in item.metrics.items()
-                ]
-            )
-            samples.append(Sample("up", labels, 1.0, now))
-            samples.append(Sample(INFO_METRIC, info, 1.0, now))
+            for metric, value in item.metrics.items():
+                append(Sample(metric, labels, float(value), now))
+            append(Sample("up", labels, 1.0, now))
+            append(Sample(INFO_METRIC, info, 1.0, now))
         return samples
 
 
