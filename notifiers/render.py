@@ -15,7 +15,7 @@ from memalert.engine.alerting.messages import describe_labels, event_line, notif
 from memalert.engine.core.model import AlertEvent, AlertResolved
 from memalert.engine.core.model import fingerprint as instance_fingerprint
 from memalert.engine.core.units import format_bytes, format_duration, rfc3339
-from memalert.engine.rules.templates import format_value
+from memalert.engine.rules.values import format_value
 
 if TYPE_CHECKING:
     from memalert.engine.alerting.routing import Notification

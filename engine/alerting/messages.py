@@ -14,7 +14,7 @@ from memalert.engine.alerting.staleness import SeriesKey
 from memalert.engine.core.metrics import INFO_METRIC
 from memalert.engine.core.model import AlertEvent, Labels, Rule, Sample, Severity, SummaryRenderer
 from memalert.engine.core.units import format_duration
-from memalert.engine.rules.templates import default_summary, format_value, render
+from memalert.engine.rules.values import default_summary, format_value
 
 # Template variable -> the detector or tracker metric that fills it: what a
 # summary can show besides the rule's own value.
@@ -103,6 +103,9 @@ def render_summary(
         "firing_for": firing_for,
         **{variable: (info or {}).get(variable, "") for variable in INFO_VARIABLES},
     }
+    # Jinja loads with the first summary rendered, not with the daemon.
+    from memalert.engine.rules.templates import render  # noqa: PLC0415
+
     return render(rule.summary or default_summary(rule.metric), context)
 
 

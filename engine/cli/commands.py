@@ -28,7 +28,7 @@ from memalert.engine.core.limits import (
 )
 from memalert.engine.core.model import CONSOLE_NOTIFIER, AlertFired, Labels, Severity
 from memalert.engine.core.units import format_duration, parse_duration, parse_rfc3339, rfc3339
-from memalert.engine.rules.templates import format_value
+from memalert.engine.rules.values import format_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -40,7 +40,7 @@ from memalert.engine.export.go_template import (
     related_variables,
     translate,
 )
-from memalert.engine.rules.templates import default_summary
+from memalert.engine.rules.values import default_summary
 from memalert.engine.rules.yamlsource import Document, load_yaml
 
 # Labels an alert carries that are not the series' own: ignored when a level's

@@ -35,7 +35,7 @@ from memalert.engine.replay.budget import (
     describe_count,
     grid_points,
 )
-from memalert.engine.rules.templates import format_value
+from memalert.engine.rules.values import format_value
 
 
 def replay(

@@ -78,10 +78,18 @@ class FileCompiler:
     """Collects one file's diagnostics and compiled items; `env` is None for `check`."""
 
     def __init__(
-        self, doc: Document, invalid_items: frozenset[JsonPath], env: Mapping[str, str] | None
+        self,
+        doc: Document,
+        invalid_items: frozenset[JsonPath],
+        env: Mapping[str, str] | None,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.doc = doc
         self.env = env
+        # The built-in rules as shipped (memalert.engine.rules.load): their schema
+        # and templates are checked by tests, not at each start.
+        self.trusted = trusted
         self.out = CompiledFile(file=doc.file)
         self._invalid_items = invalid_items
         self._item: JsonPath = ()

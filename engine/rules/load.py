@@ -165,8 +165,9 @@ def _load(
                     )
                 )
             continue
-        schema_problems, schema_paths = _schema_diagnostics(doc)
-        result = compile_file(doc, schema_paths, env=env)
+        trusted = _shipped_defaults(doc)
+        schema_problems, schema_paths = ([], []) if trusted else schema_diagnostics(doc)
+        result = compile_file(doc, schema_paths, env=env, trusted=trusted)
         diagnostics += schema_problems + result.diagnostics
         compiled.append(result)
     diagnostics += _cross_file_problems(compiled)
@@ -181,15 +182,18 @@ def compile_file(
     schema_error_paths: Iterable[JsonPath] = (),
     *,
     env: Mapping[str, str] | None = None,
+    trusted: bool = False,
 ) -> CompiledFile:
     """Check the meaning of one rule file and compile its valid items.
 
     `schema_error_paths` are where the schema found problems; items under them
     are checked but not compiled, since their types cannot be trusted. With
     `env`, `${VAR}` in target selectors is expanded (notifier URLs never are:
-    the notifier layer expands them when it sends).
+    the notifier layer expands them when it sends). `trusted`: the shipped
+    built-in rules, whose templates are not checked again.
     """
-    c = FileCompiler(doc, frozenset(tuple(p[:2]) for p in schema_error_paths), env)
+    invalid = frozenset(tuple(p[:2]) for p in schema_error_paths)
+    c = FileCompiler(doc, invalid, env, trusted=trusted)
     data = doc.data if isinstance(doc.data, dict) else {}
     if "interval" in data:
         c.out.interval = c.duration(("interval",), data["interval"], INTERVAL)
@@ -227,18 +231,20 @@ _SECTIONS = {
 }
 
 
-def _schema_diagnostics(doc: Document) -> tuple[list[Diagnostic], list[JsonPath]]:
-    # The built-in rules as shipped are package data that
-    # tests/engine/cli/test_defaults.py validates against the schema (and compiles
-    # to the same rule set as a copy that is validated): skipping the check keeps
-    # jsonschema (~5 MB resident) out of a daemon started with no rule file. A
-    # copy edited in place no longer has the shipped digest and is checked.
-    if (
+def _shipped_defaults(doc: Document) -> bool:
+    """Whether `doc` is the built-in rules file as shipped.
+
+    That file is package data that tests/engine/cli/test_defaults.py validates
+    against the schema and its templates (and compiles to the same rule set as a
+    copy that is checked): skipping those checks keeps jsonschema and Jinja (~5
+    and ~3 MB resident) out of a daemon started with no rule file, until its
+    first alert renders. A copy edited in place no longer has the shipped
+    digest and is checked like any rule file.
+    """
+    return (
         Path(doc.file).resolve() == DEFAULT_RULES.resolve()
         and hashlib.sha256(doc.text.encode()).hexdigest() == DEFAULT_RULES_SHA256
-    ):
-        return [], []
-    return schema_diagnostics(doc)
+    )
 
 
 def _rule_files(

@@ -1,5 +1,9 @@
 """Message templates: one sandboxed Jinja2 environment, checked at load, never fatal at send.
 
+What needs no Jinja (template variables, values in their unit, default
+summaries) is in memalert.engine.rules.values, so a daemon whose rules need no
+check loads Jinja only at its first render.
+
 Summaries are written by the people who own the rule file, but they are still
 rendered inside the daemon thousands of times per tick, so the environment is
 sandboxed, immutable and bounded in time and size (memalert.engine.rules.sandbox),
@@ -16,8 +20,6 @@ from typing import TYPE_CHECKING
 from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.filters import FILTERS
 
-from memalert.engine.core.metrics import SAMPLE_METRICS, Unit
-from memalert.engine.core.units import format_bytes, format_duration, format_percent
 from memalert.engine.rules.sandbox import (
     MAX_DIGITS,
     MAX_SOURCE,
@@ -30,34 +32,11 @@ from memalert.engine.rules.sandbox import (
     make_environment,
     printf_problem,
 )
+from memalert.engine.rules.values import TEMPLATE_VARIABLES, VALUE_FILTERS, format_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
-
-TEMPLATE_VARIABLES: frozenset[str] = frozenset(
-    {
-        "rule",
-        "metric",
-        "severity",
-        "state",
-        "value",
-        "threshold",
-        "target",
-        "component",
-        "site",
-        "labels",  # dict: the sample's labels plus the rule's labels
-        "growth",  # leak growth, bytes per hour
-        "confidence",  # leak confidence, 0..1
-        "time_to_limit",  # seconds
-        "limit",  # bytes
-        "firing_for",  # seconds
-        "pid",  # a discovered target's process id, user and command line (target_info)
-        "user",
-        "cmdline",
-    }
-)
-"""What a summary may use, besides the keys of the rule's own `labels`."""
 
 # Names Jinja defines inside loops, macros and call blocks.
 _JINJA_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs"})
@@ -66,30 +45,7 @@ _TOO_LONG = f"a template longer than {MAX_SOURCE} characters ({{}})"
 _TOO_DEEP = "a template nested too deeply"
 
 
-def _none_as_na(format_number: Callable[[float], str]) -> Callable[[float | None], str]:
-    """Filters show `n/a` for a value the engine does not have yet (growth before a trend)."""
-
-    def apply(value: float | None) -> str:
-        return "n/a" if value is None else format_number(float(value))
-
-    return apply
-
-
-def _number(value: float | None, digits: int | None = None) -> str:
-    """`1500` -> `1500`; with `digits`, that many decimals: `number(1)` -> `12.3`."""
-    if value is None:
-        return "n/a"
-    return f"{float(value):g}" if digits is None else f"{float(value):.{digits}f}"
-
-
-_ENV = make_environment(
-    {
-        "bytes": _none_as_na(format_bytes),
-        "percent": _none_as_na(format_percent),
-        "duration": _none_as_na(format_duration),
-        "number": _number,
-    }
-)
+_ENV = make_environment(VALUE_FILTERS)
 
 
 def parse_template(source: str) -> nodes.Template:
@@ -268,55 +224,3 @@ def _essentials(context: Mapping[str, object]) -> str:
     if isinstance(value, int | float):
         words.append(f"value={format_value(str(context.get('metric', '')), float(value))}")
     return " ".join(words)
-
-
-def format_value(metric: str, value: float) -> str:
-    """A metric's value as people read it: `95.4 MiB`, `83.0%`, `2h5m`, `12/h`, `3`."""
-    unit = _unit_of(metric)
-    if unit is Unit.BYTES:
-        return format_bytes(value)
-    if unit is Unit.BYTES_PER_HOUR:
-        return f"{format_bytes(value)}/h"
-    if unit is Unit.RATIO:
-        return format_percent(value)
-    if unit is Unit.PERCENT:
-        return f"{_number(value, 1)}%"
-    if unit is Unit.SECONDS:
-        return format_duration(value)
-    return _number(value)
-
-
-def _unit_of(metric: str) -> Unit:
-    info = SAMPLE_METRICS.get(metric)
-    if info is not None:
-        return info.unit
-    if metric.endswith("_bytes"):
-        return Unit.BYTES
-    if metric.endswith("_seconds"):
-        return Unit.SECONDS
-    return Unit.COUNT
-
-
-_VALUE_FILTERS = {
-    Unit.BYTES: " | bytes",
-    Unit.BYTES_PER_HOUR: " | bytes ~ '/h'",
-    Unit.RATIO: " | percent",
-    Unit.SECONDS: " | duration",
-    Unit.PERCENT: " | number(1) ~ '%'",
-    Unit.COUNT: " | number",
-}
-
-
-@functools.lru_cache(maxsize=64)
-def default_summary(metric: str) -> str:
-    """The summary template for a rule without one, with values in the metric's unit."""
-    shown = _VALUE_FILTERS[_unit_of(metric)]
-    return (
-        "{{ rule }} {{ severity }}{% if state is defined %} {{ state }}{% endif %}: "
-        "{{ metric }} of {{ target }}"
-        "{% if component is defined and component %} (component {{ component }}){% endif %}"
-        "{% if site is defined and site %} (site {{ site }}){% endif %}"
-        f" is {{{{ value{shown} }}}}"
-        "{% if threshold is defined and threshold is not none %}"
-        f" (threshold {{{{ threshold{shown} }}}}){{% endif %}}"
-    )

@@ -63,15 +63,18 @@ def test_a_console_only_daemon_does_not_import_apprise(tmp_path: Path) -> None:
     assert "psutil" not in modules  # MemTotal comes from /proc/meminfo
 
 
-def test_the_built_in_rules_load_without_jsonschema(tmp_path: Path) -> None:
-    # The shipped defaults are validated by tests/engine/cli/test_defaults.py, not at start.
+def test_the_built_in_rules_load_without_jsonschema_or_jinja(tmp_path: Path) -> None:
+    # The shipped defaults are validated by tests/engine/cli/test_defaults.py, not
+    # at start; Jinja loads with the first alert's summary (no alert fires here).
     modules = loaded_modules(DEFAULT_RULES, tmp_path)
     assert {"jsonschema", "referencing", "jsonschema_specifications"}.isdisjoint(modules)
+    assert "jinja2" not in modules
     assert "apprise" not in modules
 
 
-def test_a_rule_file_is_checked_against_the_schema(tmp_path: Path) -> None:
-    assert "jsonschema" in loaded_modules(ROOT / "rules" / "memory.yaml", tmp_path)
+def test_a_rule_file_is_checked_against_the_schema_and_its_templates(tmp_path: Path) -> None:
+    modules = loaded_modules(ROOT / "rules" / "memory.yaml", tmp_path)
+    assert {"jsonschema", "jinja2"} <= modules
 
 
 def test_a_rule_file_naming_an_apprise_url_loads_apprise(tmp_path: Path) -> None:

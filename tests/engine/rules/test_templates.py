@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memalert.engine.core.metrics import SAMPLE_METRICS
-from memalert.engine.rules.templates import (
-    TEMPLATE_VARIABLES,
-    default_summary,
-    format_value,
-    render,
-    template_errors,
-)
+from memalert.engine.rules.templates import render, template_errors
+from memalert.engine.rules.values import TEMPLATE_VARIABLES, default_summary, format_value
 
 CONTEXT: dict[str, object] = {
     "rule": "memory-leak",
