@@ -7,7 +7,6 @@ call needs next (value, threshold, how long, how fast it grows, where) follows.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +105,9 @@ def render_markdown(notification: Notification, *, max_events: int = CHAT_MAX_EV
 
 def render_html(notification: Notification) -> Message:
     """Email: one coloured block per alert; apprise derives the text part from it."""
+    # `html` loads its entity tables (~0.3 MB) with it: only email needs it.
+    import html  # noqa: PLC0415
+
     title = notification_title(notification.events)
     parts = [
         '<html><body style="font-family: sans-serif">',

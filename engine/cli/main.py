@@ -23,8 +23,6 @@ from memalert.engine.core.errors import (
 from memalert.engine.core.model import Severity
 from memalert.engine.core.release import VERSION
 from memalert.engine.replay.budget import MAX_EVALUATIONS
-from memalert.engine.replay.dryrun import run_dry_run
-from memalert.engine.replay.observations import read_observations
 from memalert.engine.rules.load import check_rules, load_rules
 
 
@@ -58,6 +56,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
+    # The replay loads only to replay: the daemon, started through this module, never does.
+    from memalert.engine.replay.dryrun import run_dry_run  # noqa: PLC0415
+    from memalert.engine.replay.observations import read_observations  # noqa: PLC0415
+
     ruleset = load_rules(args.rules, env=os.environ)
     samples = read_observations(args.observations)
     summary = run_dry_run(

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from memalert.engine.alerting.pipeline import Pipeline, TickResult
 from memalert.engine.alerting.views import active_alerts
-from memalert.engine.allocations.attribution import site_growth_samples
 from memalert.engine.core.errors import Diagnostic, RuleFileError
 from memalert.engine.core.secrets import mask
 from memalert.engine.delivery.worker import DeliveryWorker
@@ -236,6 +235,8 @@ class AlertEngine:
             samples += self._detector.samples(self._self_target, now)
         finished = self._diagnosis.take()
         if finished is not None:
+            from memalert.engine.allocations.attribution import site_growth_samples  # noqa: PLC0415 - loaded by the diagnosis
+
             samples += site_growth_samples(finished.sites, target=self._self_target, ts=now)
         silences = self._store.active_silences(now)
         before = pipeline.state

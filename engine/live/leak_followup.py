@@ -16,13 +16,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from memalert.engine.alerting.evaluate import EvalState, renotify
-from memalert.engine.allocations.attribution import SiteGrowth, diagnose_in_background
-from memalert.engine.allocations.leaks import LeakAnalysis
 from memalert.engine.core.model import AlertEscalated, AlertEvent, AlertFired, RuleSet, Silence
 from memalert.engine.live.snapshot import TargetLeak
 from memalert.engine.trend.state import TrendResult
+
+if TYPE_CHECKING:
+    from memalert.engine.allocations.attribution import SiteGrowth
+    from memalert.engine.allocations.leaks import LeakAnalysis
 
 # The metrics whose alerts mean "this process leaks"; pressure or RSS alone does not.
 LEAK_METRICS = frozenset({"leak_bytes", "leak_growth_bytes_per_hour", "leak_confidence"})
@@ -85,6 +88,9 @@ class LeakDiagnosis:
         trigger = self.trigger(events, self_targets)
         if trigger is None:
             return
+
+        # tracemalloc and the analysis load with the first diagnosis, not with the daemon.
+        from memalert.engine.allocations.attribution import diagnose_in_background  # noqa: PLC0415
 
         def on_result(sites: list[SiteGrowth]) -> None:
             self.finish(trigger, sites)

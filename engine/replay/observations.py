@@ -11,7 +11,6 @@ nothing is half-read: a file with any bad line is refused as a whole.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from memalert.engine.core.errors import Diagnostic, InputError
 from memalert.engine.core.model import Labels, Sample
+from memalert.engine.core.suggest import closest
 from memalert.engine.core.units import EARLIEST_TIME, LATEST_TIME, rfc3339
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ def _parse_record(record: object) -> list[Sample]:
     _valid_text(record)
     unknown = [k for k in record if k not in _KEYS]
     if unknown:
-        hint = difflib.get_close_matches(unknown[0], _KEYS, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(_KEYS)})"
+        hint = closest(unknown[0], _KEYS)
+        suggestion = f"; did you mean '{hint}'?" if hint else f" (known: {', '.join(_KEYS)})"
         raise ValueError(f"unknown key '{unknown[0]}'{suggestion}")
     if "ts" not in record:
         raise ValueError("missing 'ts'")

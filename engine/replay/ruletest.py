@@ -33,6 +33,7 @@ from memalert.engine.core.errors import (
     RuleFileError,
 )
 from memalert.engine.core.model import Labels, RuleSet, Sample, Severity
+from memalert.engine.core.suggest import did_you_mean
 from memalert.engine.core.units import UnitError, format_duration, parse_duration
 from memalert.engine.replay.budget import MAX_EVALUATIONS, describe_count, grid_points
 from memalert.engine.replay.notifytest import (
@@ -44,7 +45,6 @@ from memalert.engine.replay.notifytest import (
 )
 from memalert.engine.replay.series import MAX_VALUES, SeriesError, expand_values
 from memalert.engine.rules.load import load_rules
-from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.yamlsource import Document, load_yaml
 
 _SCHEMA = json.loads(

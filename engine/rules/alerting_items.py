@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from memalert.engine.core.limits import TIME
 from memalert.engine.core.model import InhibitRule, NotifierConfig, Route, Silence
 from memalert.engine.core.secrets import reference_errors
+from memalert.engine.core.suggest import did_you_mean
 from memalert.engine.core.units import parse_rfc3339
 from memalert.engine.rules.items import LEVELS, as_mapping
 from memalert.engine.rules.routegroups import compile_grouping
-from memalert.engine.rules.schemacheck import did_you_mean
 
 if TYPE_CHECKING:
     from memalert.engine.rules.compile import FileCompiler

@@ -19,12 +19,12 @@ disagree; the combination is then checked by building the parameters once.
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import TYPE_CHECKING
 
 from memalert.engine.core.limits import Range
 from memalert.engine.core.model import DetectorSettings
+from memalert.engine.core.suggest import closest
 from memalert.engine.core.units import UnitError, format_bytes, format_duration, parse_size
 from memalert.engine.trend.params import PARAMETERS, PRESETS, ParamSpec, params_for
 
@@ -67,8 +67,8 @@ def compile_detector(c: FileCompiler, path: JsonPath, value: object) -> Detector
         at = (*path, key)
         name = KNOBS.get(str(key))
         if name is None:
-            near = difflib.get_close_matches(str(key), [*KNOBS, "sensitivity"], n=1)
-            hint = f" (did you mean {near[0]}?)" if near else ""
+            near = closest(str(key), [*KNOBS, "sensitivity"])
+            hint = f" (did you mean {near}?)" if near is not None else ""
             c.error(at, f"{c.what(path)}: unknown key {key!r}{hint}", key=True)
             continue
         number = _knob_value(c, at, raw, PARAMETERS[name])

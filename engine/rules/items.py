@@ -21,9 +21,9 @@ from memalert.engine.core.model import (
 )
 from memalert.engine.core.regexes import backtracking_problem
 from memalert.engine.core.secrets import VariableError, expand, reference_errors
+from memalert.engine.core.suggest import did_you_mean
 from memalert.engine.core.units import format_bytes, parse_decimal
 from memalert.engine.rules.detector import compile_detector
-from memalert.engine.rules.schemacheck import did_you_mean
 from memalert.engine.rules.values import TEMPLATE_VARIABLES, format_value
 
 if TYPE_CHECKING:

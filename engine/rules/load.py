@@ -29,6 +29,7 @@ from memalert.engine.core.model import (
     Position,
     RuleSet,
 )
+from memalert.engine.core.suggest import did_you_mean
 from memalert.engine.rules.alerting_items import (
     compile_inhibit_rule,
     compile_notifier,
@@ -40,7 +41,7 @@ from memalert.engine.rules.detector import compile_detector
 from memalert.engine.rules.intervals import compile_time_interval
 from memalert.engine.rules.items import compile_rule, compile_target
 from memalert.engine.rules.routegroups import compile_grouping
-from memalert.engine.rules.schemacheck import did_you_mean, schema_diagnostics
+from memalert.engine.rules.schemacheck import schema_diagnostics
 from memalert.engine.rules.yamlsource import load_yaml
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ written for the person editing the file ("unknown key 'thresold' in rule
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from memalert.engine.core.errors import Diagnostic
+from memalert.engine.core.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
@@ -224,11 +224,6 @@ _EXPLAINERS: dict[str, Callable[[_Failure], Explanation]] = {
     "pattern": _pattern,
     "minimum": _minimum,
 }
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def describe(data: Any, path: Sequence[str | int]) -> str:

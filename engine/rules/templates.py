@@ -13,13 +13,13 @@ broken template still goes out, saying what failed and the essentials.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import TYPE_CHECKING
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.filters import FILTERS
 
+from memalert.engine.core.suggest import did_you_mean
 from memalert.engine.rules.sandbox import (
     MAX_DIGITS,
     MAX_SOURCE,
@@ -93,11 +93,11 @@ def _template_errors(source: str, extra_vars: frozenset[str]) -> tuple[str, ...]
             declared.add(node.name)
     for kind, used, known in (("filter", filters, _ENV.filters), ("test", tests, _ENV.tests)):
         errors.extend(
-            f"unknown template {kind} {name!r}{_did_you_mean(name, known)}"
+            f"unknown template {kind} {name!r}{did_you_mean(name, known)}"
             for name in sorted(used - set(known) - REFUSED_FILTERS)
         )
     errors.extend(
-        f"unknown template variable {name!r}{_did_you_mean(name, declared)}"
+        f"unknown template variable {name!r}{did_you_mean(name, declared)}"
         for name in sorted(loaded - declared)
     )
     return tuple(errors)
@@ -171,11 +171,6 @@ def _call_problems(node: nodes.Call) -> list[str]:
             if count > MAX_VALUE:
                 return [f"line {node.lineno}: a range of more than {MAX_VALUE} numbers"]
     return []
-
-
-def _did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @functools.lru_cache(maxsize=1024)

@@ -70,6 +70,8 @@ def test_the_built_in_rules_load_without_jsonschema_or_jinja(tmp_path: Path) -> 
     assert {"jsonschema", "referencing", "jsonschema_specifications"}.isdisjoint(modules)
     assert "jinja2" not in modules
     assert "apprise" not in modules
+    # Each loads with its first use: a did-you-mean hint, an HTML email, an allocation diagnosis.
+    assert {"difflib", "html", "tracemalloc"}.isdisjoint(modules)
 
 
 def test_a_rule_file_is_checked_against_the_schema_and_its_templates(tmp_path: Path) -> None:
