@@ -57,6 +57,7 @@ class WindowEvidence:
     passed: bool
     passed_but_age: bool
     reaccelerated: bool
+    settled: bool  # steady growth of a life past any fill: not vetoed by a longer window
     z_curvature: float
     significant: bool
     confidence: float
@@ -153,6 +154,10 @@ def judge_window(
     # staircase of many stairs, keeps most of its growth.
     without_step = without_largest_rise(ts, vs, params.step_segments)
     step_slope, _, _ = linear_fit(*without_step)
+    # Steady growth is what is left without the largest step: a ratchet or two
+    # on a fill's tail is not a steady rate.
+    steady = steady_share(ctx.times, ctx.floors, step_slope, params.segment_seconds)
+    settled_life = ctx.age >= params.settled_life_seconds
     c, se_unit, rsd = quadratic_curvature(ts, vs)
     z_curv = c / (se_unit * max(jitter, rsd)) if math.isfinite(se_unit) and se_unit > 0 else 0.0
     spread, reaccelerated = _parts(
@@ -173,6 +178,16 @@ def judge_window(
             params.min_life_seconds if stable_before or ctx.carried else ctx.age,
             params.min_life_seconds,
             1.5 * params.min_life_seconds,
+        ),
+        # Until `settled_life_seconds` a fill may still be going: growth from a
+        # life's start that passes only by the life's age must then be a real
+        # part of what the life grew. A heap sized to its maximum in the first
+        # hour, then creeping up by a last expansion or two, is not. (Growth
+        # after a change point, or carried over, is not the life's fill.)
+        "mostly_steady": (
+            1.0 if stable_before or ctx.carried or settled_life else steady,
+            params.min_steady_share,
+            1.0,
         ),
         "span": (span, params.min_span_seconds, 2 * params.min_span_seconds),
         "growth": (
@@ -222,6 +237,7 @@ def judge_window(
         passed=all(passed_flags),
         passed_but_age=all(x >= t for name, (x, t, _) in measures.items() if name != "life_age"),
         reaccelerated=reaccelerated,
+        settled=settled_life and steady >= params.settled_steady_share,
         z_curvature=z_curv,
         significant=slope * HOUR >= params.min_growth_bytes_per_hour and z_slope >= params.z_slope,
         confidence=min(gates.values()),
@@ -290,6 +306,23 @@ def _parts(
 def _reaccelerates(rises: Sequence[float], margin: float) -> bool:
     """Does a later part rise faster than twice an earlier part, by more than `margin`?"""
     return any(rises[j] > 2.0 * max(0.0, min(rises[:j])) + margin for j in range(1, len(rises)))
+
+
+def steady_share(
+    times: Sequence[float], floors: Sequence[float], slope: float, segment_seconds: float
+) -> float:
+    """Share of the life's growth that `slope` (bytes/s) explains had it run all along.
+
+    rate x time known / (floor now - the life's first known floor): about 1 for a
+    leak since the start (a warm-up's share shrinks as it goes on), a for a
+    power-law fill t^a, and falling towards 0 for a fill that has slowed down.
+    Infinite when the floor has not grown.
+    """
+    grown = floors[-1] - floors[0]
+    if grown <= 0:
+        return math.inf
+    known = times[-1] - times[0] + segment_seconds
+    return slope * known / grown
 
 
 def new_high_share(floors: Sequence[float], margin: float) -> float:
@@ -438,10 +471,14 @@ def assess(
     # proves a leak (the last hours of a saturating curve look straight).
     vetoed = False
     judged: list[WindowEvidence] = []
+    # Past `settled_life_seconds` no fill is still going (fills take hours), so
+    # growth that is mostly steady over the life (a warm-up, then a leak: the
+    # warm-up bends the longest window down for ever) is not vetoed; a fill that
+    # keeps slowing (a power law, a long exponential tail) explains less of it.
     for e in reversed(evidence):
         if e.z_curvature < -params.z_curvature and not e.reaccelerated:
             vetoed = True
-        judged.append(replace(e, passed=False) if vetoed else e)
+        judged.append(replace(e, passed=False) if vetoed and not e.settled else e)
     judged.reverse()
     return _verdict(
         judged,

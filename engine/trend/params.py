@@ -65,6 +65,26 @@ PARAMETERS: dict[str, ParamSpec] = {
         kind="duration",
         doc="a life this long that grew steadily until a restart: the next life need not wait",
     ),
+    "min_steady_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="a mature life's window must explain this share of the life's growth at its rate"
+        " (rate x age): the last expansions of a heap filling to its max do not",
+    ),
+    "settled_life_seconds": ParamSpec(
+        minimum=1 * HOUR,
+        maximum=48 * HOUR,
+        kind="duration",
+        doc="a life this old is past any fill; its steady growth overrides the saturation veto",
+    ),
+    "settled_steady_share": ParamSpec(
+        minimum=0.0,
+        maximum=1.0,
+        kind="ratio",
+        doc="... when its rate x age explains this share of the life's growth"
+        " (a fill that keeps slowing explains less)",
+    ),
     "min_span_seconds": ParamSpec(
         minimum=30 * MINUTE,
         maximum=12 * HOUR,
@@ -211,6 +231,9 @@ class TrendParams:
     warmup_seconds: float = 30 * MINUTE
     min_life_seconds: float = 6 * HOUR
     carry_min_life_seconds: float = 4 * HOUR
+    min_steady_share: float = 0.25
+    settled_life_seconds: float = 9 * HOUR
+    settled_steady_share: float = 0.8
     min_span_seconds: float = 1.5 * HOUR
     window_growth_factor: float = 1.5
     min_growth_bytes_per_hour: float = 1e6
@@ -252,6 +275,11 @@ class TrendParams:
             raise ValueError(
                 "TrendParams: min_span_seconds must hold at least four segments, got "
                 f"{self.min_span_seconds!r} with segment_seconds {self.segment_seconds!r}"
+            )
+        if self.settled_life_seconds < self.min_life_seconds:
+            raise ValueError(
+                "TrendParams: settled_life_seconds must be at least min_life_seconds, got "
+                f"{self.settled_life_seconds!r} with min_life_seconds {self.min_life_seconds!r}"
             )
         if self.history_seconds < self.min_life_seconds + self.min_span_seconds:
             raise ValueError(
