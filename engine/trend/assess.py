@@ -29,6 +29,13 @@ MAX_PARTS = 8
 # A rise or fall of the floor is real beyond this many floor jitters: 3 sigma
 # of the difference of two floors (sqrt(2) jitters each).
 DRAWDOWN_JITTERS = 3.0 * math.sqrt(2.0)
+# A stretch is stable when its slope plus this many standard errors is below
+# the limit. 0.3 already stops three chance-flat floors inside a steady noisy
+# rise (diurnal_leak-04: a 58 MB/h first-day upswing, 9.8 MB floor jitter); a
+# full standard error also refuses 30 min of honest flat floor between the
+# warm-up and a leak that starts an hour into a noisy life (the README's
+# sample, slow_leak_noisy-03), which then waits hours for min_life.
+STABLE_MARGIN_SE = 0.3
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -321,7 +328,7 @@ def is_change_point(ctx: Context, start_index: int, slope: float) -> bool:
 
     Such growth is not the life's warm-up, so it need not wait for
     `min_life_seconds`. 'Stable' must be measured, not guessed: the stretch's
-    slope plus one standard error (from the floor jitter) must stay below
+    slope plus STABLE_MARGIN_SE standard errors (from the floor jitter) must stay below
     `stable_slope_share` of the growth. Three noisy floors in the middle of a
     steady rise can show a flat slope by chance; when `stable_seconds` of
     floor cannot tell, the stretch is extended back, one segment at a time,
@@ -345,7 +352,7 @@ def is_change_point(ctx: Context, start_index: int, slope: float) -> bool:
         pre_slope = (stv - st * sv / n) / spread
         if pre_slope > limit:
             return False
-        if pre_slope + ctx.jitter / math.sqrt(spread) <= limit:
+        if pre_slope + STABLE_MARGIN_SE * ctx.jitter / math.sqrt(spread) <= limit:
             return True
     return False
 
