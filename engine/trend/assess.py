@@ -29,6 +29,13 @@ MAX_PARTS = 8
 # A rise or fall of the floor is real beyond this many floor jitters: 3 sigma
 # of the difference of two floors (sqrt(2) jitters each).
 DRAWDOWN_JITTERS = 3.0 * math.sqrt(2.0)
+# A stretch is stable when its slope plus this many standard errors is below
+# the limit. 0.3 already stops three chance-flat floors inside a steady noisy
+# rise (diurnal_leak-04: a 58 MB/h first-day upswing, 9.8 MB floor jitter); a
+# full standard error also refuses 30 min of honest flat floor between the
+# warm-up and a leak that starts an hour into a noisy life (the README's
+# sample, slow_leak_noisy-03), which then waits hours for min_life.
+STABLE_MARGIN_SE = 0.3
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,7 +177,7 @@ def judge_window(
         jitter=jitter,
         params=params,
     )
-    stable_before = _stable_before(ctx, start_index, slope)
+    stable_before = is_change_point(ctx, start_index, slope)
     peak_gap = max(vs) - vs[-1]
     z = params.z_curvature
     measures: dict[str, tuple[float, float, float]] = {
@@ -349,23 +356,38 @@ def new_high_share(floors: Sequence[float], margin: float) -> float:
     return 1.0
 
 
-def _stable_before(ctx: Context, start_index: int, slope: float) -> bool:
+def is_change_point(ctx: Context, start_index: int, slope: float) -> bool:
     """A change point: growth that begins after a stable stretch of the life.
 
     Such growth is not the life's warm-up, so it need not wait for
-    `min_life_seconds`.
+    `min_life_seconds`. 'Stable' must be measured, not guessed: the stretch's
+    slope plus STABLE_MARGIN_SE standard errors (from the floor jitter) must stay below
+    `stable_slope_share` of the growth. Three noisy floors in the middle of a
+    steady rise can show a flat slope by chance; when `stable_seconds` of
+    floor cannot tell, the stretch is extended back, one segment at a time,
+    to the life's judged start, and is not stable if it still cannot tell.
     """
     params = ctx.params
     begin = ctx.times[start_index]
-    pre = [
-        (ctx.times[i], ctx.floors[i])
-        for i in range(ctx.base, start_index)
-        if ctx.times[i] >= begin - params.stable_seconds
-    ]
-    if len(pre) < 3 or begin - pre[0][0] < params.stable_seconds - params.segment_seconds:
-        return False
-    pre_slope, _, _ = linear_fit([p[0] for p in pre], [p[1] for p in pre])
-    return pre_slope <= params.stable_slope_share * slope
+    limit = params.stable_slope_share * slope
+    shortest = params.stable_seconds - params.segment_seconds
+    # Running sums (time relative to `begin`) keep the extension O(stretch).
+    n = 0
+    st = sv = stt = stv = 0.0
+    for lo in range(start_index - 1, ctx.base - 1, -1):
+        t, v = ctx.times[lo] - begin, ctx.floors[lo]
+        n, st, sv, stt, stv = n + 1, st + t, sv + v, stt + t * t, stv + t * v
+        if n < 3 or -t < shortest:
+            continue
+        spread = stt - st * st / n  # sum of squared time deviations
+        if spread <= 0:
+            continue
+        pre_slope = (stv - st * sv / n) / spread
+        if pre_slope > limit:
+            return False
+        if pre_slope + STABLE_MARGIN_SE * ctx.jitter / math.sqrt(spread) <= limit:
+            return True
+    return False
 
 
 def without_largest_rise(
