@@ -316,7 +316,11 @@ PRESETS: dict[str, dict[str, float]] = {
     },
     "normal": {},
     "high": {
-        "min_life_seconds": 4 * HOUR,
+        # 3 h: past the fast fills (an LRU warm-up's steepest hours, the first
+        # GC cycles), not the slow ones (TTL and fragmentation fills of 4-6 h):
+        # those are the pages 'high' accepts for finding a leak from a life's
+        # start in half the time.
+        "min_life_seconds": 3 * HOUR,
         "carry_min_life_seconds": 3 * HOUR,
         "stable_seconds": 30 * MINUTE,
         "min_span_seconds": 1 * HOUR,
