@@ -36,6 +36,7 @@ from memalert.engine.replay.budget import (
     grid_points,
 )
 from memalert.engine.rules.values import format_value
+from memalert.engine.trend.reasons import describe
 
 
 def replay(
@@ -44,11 +45,13 @@ def replay(
     *,
     max_evaluations: float = MAX_EVALUATIONS,
     source: str = "the observations",
+    pipeline: Pipeline | None = None,
 ) -> Iterator[TickResult]:
     """One TickResult per evaluation from the first to the last observation.
 
     Raises EvaluationBudgetError, before evaluating anything, when that takes
     more than `max_evaluations` evaluations; `source` names the input in it.
+    `pipeline`: the one to step (its detector is read afterwards), else a new one.
     """
     ordered = sorted(samples, key=lambda s: s.ts)
     if ordered:
@@ -61,7 +64,7 @@ def replay(
                 f"(the rules' interval), more than the limit of {describe_count(max_evaluations)}; "
                 "replay a shorter stretch, or raise the limit with --max-evaluations"
             )
-    return _ticks(Pipeline(ruleset), ruleset.interval, ordered)
+    return _ticks(pipeline or Pipeline(ruleset), ruleset.interval, ordered)
 
 
 def _ticks(pipeline: Pipeline, interval: float, ordered: list[Sample]) -> Iterator[TickResult]:
@@ -107,7 +110,10 @@ def run_dry_run(
     """
     transitions = notifications = 0
     worst: Severity | None = None
-    ticks = replay(ruleset, samples, max_evaluations=max_evaluations, source=source)
+    pipeline = Pipeline(ruleset)
+    ticks = replay(
+        ruleset, samples, max_evaluations=max_evaluations, source=source, pipeline=pipeline
+    )
     for tick in ticks:
         recipients = _recipients(tick)
         for event in tick.events:
@@ -124,6 +130,11 @@ def run_dry_run(
             elif note.group is not None:
                 write(mask(_group_json(note, note.group)))
     if output_format == "text":
+        # What the trend detector thinks of each target at the end, and why a
+        # growing target is not (yet) a leak (only when a rule reads the detector).
+        results = {} if pipeline.detector is None else pipeline.detector.results()
+        for target, result in sorted(results.items()):
+            write(mask(f"detector: {target}: {describe(result)}"))
         worst_text = worst.label if worst else "none"
         write(
             f"{transitions} transitions, {notifications} notifications would be sent; "

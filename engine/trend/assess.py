@@ -36,6 +36,9 @@ DRAWDOWN_JITTERS = 3.0 * math.sqrt(2.0)
 # warm-up and a leak that starts an hour into a noisy life (the README's
 # sample, slow_leak_noisy-03), which then waits hours for min_life.
 STABLE_MARGIN_SE = 0.3
+# `leak_confidence` from here to 0.49: growth significant over a judged window,
+# a bounded explanation not yet excluded (docs/leak-detection.md, "Confidence levels").
+JUDGED_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,9 +54,15 @@ class Verdict:
     jitter: float = 0.0  # floor jitter used, bytes (sigma)
     # Some window passes every gate but the life's age: steady unexplained growth.
     growing: bool = False
+    # While growth is significant but no leak is declared: the gate that holds the
+    # verdict back (a name from `GATES`, or SATURATION_VETO), else "".
+    held_back_by: str = ""
 
 
 NO_VERDICT = Verdict()
+# Held back not by a gate of the window itself but by a longer window ending now
+# that bends down (the saturation veto).
+SATURATION_VETO = "saturation_veto"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -493,6 +502,7 @@ def assess(
     # proves a leak (the last hours of a saturating curve look straight).
     vetoed = False
     judged: list[WindowEvidence] = []
+    vetoed_passes = 0
     # Past `settled_life_seconds` no fill is still going (fills take hours), so
     # growth that is mostly steady over the life (a warm-up, then a leak: the
     # warm-up bends the longest window down for ever) is not vetoed; a fill that
@@ -500,15 +510,31 @@ def assess(
     for e in reversed(evidence):
         if e.z_curvature < -params.z_curvature and not e.reaccelerated:
             vetoed = True
-        judged.append(replace(e, passed=False) if vetoed and not e.settled else e)
+        held_back = e.passed and vetoed and not e.settled
+        vetoed_passes += held_back
+        judged.append(replace(e, passed=False) if held_back else e)
     judged.reverse()
-    return _verdict(
+    verdict = _verdict(
         judged,
         ctx,
         now=now,
         waiting=min(0.49, max(suspected, _judged_confidence(judged))),
         previous=previous,
     )
+    if verdict.leaking or verdict.confidence < JUDGED_CONFIDENCE:
+        return verdict
+    held = SATURATION_VETO if vetoed_passes else _weakest_gate(judged)
+    return replace(verdict, held_back_by=held)
+
+
+def _weakest_gate(evidence: Sequence[WindowEvidence]) -> str:
+    """The failing gate of the significant window closest to passing: what a
+    reader most needs to know about growth that is real but not (yet) a leak."""
+    significant = [e for e in evidence if e.significant]
+    if not significant:
+        return ""
+    closest = max(significant, key=lambda e: (e.share_passed, e.confidence))
+    return min(closest.gates, key=lambda name: closest.gates[name])
 
 
 def _judged_confidence(evidence: Sequence[WindowEvidence]) -> float:
@@ -520,7 +546,7 @@ def _judged_confidence(evidence: Sequence[WindowEvidence]) -> float:
     significant = [e for e in evidence if e.significant]
     if not significant:
         return 0.0
-    return 0.3 + 0.19 * max(e.share_passed for e in significant)
+    return JUDGED_CONFIDENCE + 0.19 * max(e.share_passed for e in significant)
 
 
 def _day_ago(

@@ -69,6 +69,9 @@ class TrendResult:
     time_to_limit_seconds: float | None
     onset: float | None  # estimated start of the leak (unix seconds), None when none
     restarts: int
+    # Growth is significant but no leak declared: the gate holding the verdict
+    # back (trend.reasons describes it), else "".
+    held_back_by: str = ""
 
 
 def update(
@@ -219,4 +222,5 @@ def _result(state: TrendState) -> TrendResult:
         time_to_limit_seconds=time_to_limit,
         onset=verdict.onset if verdict.leaking else None,
         restarts=state.restarts,
+        held_back_by=verdict.held_back_by,
     )

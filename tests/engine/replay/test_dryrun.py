@@ -241,3 +241,26 @@ def test_repeats_appear_in_both_formats_each_at_its_own_time(
         expected
     )
     assert "1 transitions, 4 notifications would be sent" in out
+
+
+def test_text_output_ends_with_what_the_detector_thinks_of_each_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules, obs = write_inputs(tmp_path, [])
+    # Four hours of steady RSS growth: real, but too young a life to be a leak yet.
+    lines = [
+        json.dumps(
+            {
+                "ts": 1_764_000_000 + 15 * i,
+                "target": "api",
+                "metrics": {"rss_bytes": 400 * MiB + 20 * MiB * i * 15 / 3600 + (i % 7) * MiB},
+            }
+        )
+        for i in range(4 * 240)
+    ]
+    obs.write_text("\n".join(lines) + "\n")
+    assert main(["dry-run", str(rules), "--observations", str(obs)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].startswith("detector: api: growing, not yet a leak (confidence 0.4")
+    assert "younger than min_life" in out[-2]
+    assert out[-1].startswith("0 transitions")
